@@ -1,0 +1,387 @@
+// Package sandbox simulates the refund APIs of the three providers refundgate
+// adapts (the Yoco Checkout API, the Checkout.com legacy v2 charges API and the
+// Smartpay v1 refunds API) so that refundgate can be run, demonstrated, tested
+// and load-tested without provider accounts.
+//
+// The simulators are written from the providers' own documents (see
+// /work/shared/providers) and aim at fidelity: paths, auth headers and key
+// formats, field names and types, limits, status values, error bodies and
+// status codes, idempotency semantics, and signed webhooks. Where a document is
+// silent the choice made is written down in the doc comment of the simulator
+// concerned (yoco.go, checkoutcom.go, smartpay.go).
+//
+// All three are served by one handler: Yoco under /yoco/api, Checkout.com
+// under /checkoutcom/v2 and Smartpay under /smartpay/v1. A JSON control
+// surface under /_sandbox creates payments, sets faults and webhook URLs and
+// exposes the providers' own refund records as ground truth.
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Provider names used by the control surface and the Go API.
+const (
+	ProviderYoco        = "yoco"
+	ProviderCheckoutCom = "checkoutcom"
+	ProviderSmartpay    = "smartpay"
+)
+
+// Options configures a Sandbox. The zero value is usable.
+type Options struct {
+	// YocoPartialRefunds lets Yoco refund requests carry an amount. When false
+	// (the default, as in the seed documents) a request with an amount is
+	// refused with 400.
+	YocoPartialRefunds bool
+	// YocoSettleDelay is the time until an accepted (202) Yoco refund becomes
+	// final. 0 settles before the 202 is answered; the webhook is still sent
+	// asynchronously.
+	YocoSettleDelay time.Duration
+	// YocoReversedRate is the fraction in [0,1] of Yoco checkouts that end
+	// "reversed" instead of "refunded" when fully refunded (refunded before
+	// settlement). It is decided per checkout when the checkout is created.
+	YocoReversedRate float64
+	// WebhookRetry is the compressed retry schedule: the delay before each
+	// delivery attempt, the first usually 0. nil means 0, 50ms, 200ms, 1s, 5s.
+	WebhookRetry []time.Duration
+	// WebhookDuplicateRate is the fraction in [0,1] of successfully delivered
+	// webhooks that are delivered a second time.
+	WebhookDuplicateRate float64
+	// Keys overrides the default keys; nil uses DefaultKeys. Empty fields of a
+	// non-nil Keys are filled from DefaultKeys.
+	Keys *Keys
+	// Now is the clock used for timestamps and idempotency expiry; nil means
+	// time.Now.
+	Now func() time.Time
+	// Seed seeds the random source used for ids and fault and duplicate
+	// decisions; 0 picks a random seed.
+	Seed int64
+	// HTTPClient delivers webhooks; nil means a client with a 5s timeout.
+	HTTPClient *http.Client
+	// WebhookWorkers is the number of concurrent webhook senders; 0 means 4.
+	WebhookWorkers int
+}
+
+// ProviderKeys are one provider account's keys.
+type ProviderKeys struct {
+	TestSecretKey string `json:"test_secret_key"`
+	LiveSecretKey string `json:"live_secret_key"`
+	WebhookSecret string `json:"webhook_secret"`
+}
+
+// Keys are the keys of the three simulated provider accounts.
+type Keys struct {
+	Yoco        ProviderKeys `json:"yoco"`
+	CheckoutCom ProviderKeys `json:"checkoutcom"`
+	Smartpay    ProviderKeys `json:"smartpay"`
+}
+
+// DefaultKeys returns the fixed keys a Sandbox uses unless Options.Keys says
+// otherwise. Checkout.com signs webhooks with the secret key of the event's
+// mode, so its WebhookSecret is the test secret key, for information only.
+// Smartpay's WebhookSecret is a base62 signing secret.
+func DefaultKeys() Keys {
+	return Keys{
+		Yoco: ProviderKeys{
+			TestSecretKey: "sk_test_sandbox_yoco_4f1c2b7e9a0d4c3b8e6f",
+			LiveSecretKey: "sk_live_sandbox_yoco_9b2e6d1a7c4f4e0a8d3c",
+			WebhookSecret: "whsec_c2FuZGJveC15b2NvLXdlYmhvb2stc2VjcmV0LTAx",
+		},
+		CheckoutCom: ProviderKeys{
+			TestSecretKey: "sk_test_5a4db0c0-7f53-4ccc-b0a6-d943decc3c31",
+			LiveSecretKey: "sk_5a4db0c0-1e2d-4a3b-9c8d-7e6f5a4b3c2d",
+			WebhookSecret: "sk_test_5a4db0c0-7f53-4ccc-b0a6-d943decc3c31",
+		},
+		Smartpay: ProviderKeys{
+			TestSecretKey: "sk_test_sandboxSmartpay7Hc2Kq9WxZ4mLp",
+			LiveSecretKey: "sk_live_sandboxSmartpay3Jd8Rt5VyN1bQs",
+			WebhookSecret: "gE8pXq2LzR7wV4nK9tY3bM6cJ1hF5sD0aU",
+		},
+	}
+}
+
+func mergeKeys(k *Keys) Keys {
+	d := DefaultKeys()
+	if k == nil {
+		return d
+	}
+	fill := func(dst *ProviderKeys, src ProviderKeys) {
+		if src.TestSecretKey != "" {
+			dst.TestSecretKey = src.TestSecretKey
+		}
+		if src.LiveSecretKey != "" {
+			dst.LiveSecretKey = src.LiveSecretKey
+		}
+		if src.WebhookSecret != "" {
+			dst.WebhookSecret = src.WebhookSecret
+		}
+	}
+	fill(&d.Yoco, k.Yoco)
+	fill(&d.CheckoutCom, k.CheckoutCom)
+	fill(&d.Smartpay, k.Smartpay)
+	return d
+}
+
+// Refund is one refund as the simulated provider recorded it: the ground
+// truth for invariant checks.
+type Refund struct {
+	ID             string `json:"id"`
+	PaymentID      string `json:"payment_id"`
+	Amount         int64  `json:"amount"`
+	Currency       string `json:"currency"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	TrackID        string `json:"track_id,omitempty"`
+	// Status is the provider's status of the refund: Yoco "pending",
+	// "succeeded" or "failed"; Checkout.com "Refunded"; Smartpay "succeeded".
+	Status string `json:"status,omitempty"`
+}
+
+// Sandbox holds the three simulators, their faults and webhook queue.
+type Sandbox struct {
+	opts Options
+	keys Keys
+	now  func() time.Time
+
+	rngMu sync.Mutex
+	rng   *mrand.Rand
+
+	faults    *faultTable
+	hooks     *webhookQueue
+	idemStore *idemStore
+
+	yoco *yocoSim
+	cko  *ckoSim
+	sp   *smartpaySim
+
+	mux *http.ServeMux
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	timers sync.WaitGroup
+}
+
+// New returns a Sandbox ready to serve; Close stops its webhook workers.
+func New(opts Options) *Sandbox {
+	seed := opts.Seed
+	if seed == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		seed = int64(binary.LittleEndian.Uint64(b[:]))
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Sandbox{
+		opts:      opts,
+		keys:      mergeKeys(opts.Keys),
+		now:       now,
+		rng:       mrand.New(mrand.NewPCG(uint64(seed), uint64(seed)^0x9e3779b97f4a7c15)),
+		faults:    newFaultTable(),
+		idemStore: newIdemStore(now),
+		ctx:       ctx,
+		cancel:    cancel,
+	}
+	s.hooks = newWebhookQueue(s, opts)
+	s.yoco = newYocoSim(s)
+	s.cko = newCkoSim(s)
+	s.sp = newSmartpaySim(s)
+	s.mux = http.NewServeMux()
+	s.yoco.routes(s.mux)
+	s.cko.routes(s.mux)
+	s.sp.routes(s.mux)
+	s.controlRoutes(s.mux)
+	return s
+}
+
+// Handler serves the three provider APIs and the control surface.
+func (s *Sandbox) Handler() http.Handler { return s.mux }
+
+// Keys returns the keys of the three simulated accounts.
+func (s *Sandbox) Keys() Keys { return s.keys }
+
+// CreatePayment creates a captured payment of amount minor units in the
+// given provider ("yoco", "checkoutcom" or "smartpay") and returns the id a
+// refund is made against: a Yoco checkout id, a Checkout.com capture charge
+// id or a Smartpay payment id.
+func (s *Sandbox) CreatePayment(provider string, amount int64, currency string, live bool) (string, error) {
+	if amount < 1 {
+		return "", errors.New("sandbox: amount must be at least 1")
+	}
+	if !isUpperCurrency(currency) {
+		return "", errors.New("sandbox: currency must be 3 uppercase letters")
+	}
+	switch provider {
+	case ProviderYoco:
+		return s.yoco.createCheckout(amount, currency, live), nil
+	case ProviderCheckoutCom:
+		capture, _ := s.cko.createCharge(amount, currency, live)
+		return capture, nil
+	case ProviderSmartpay:
+		return s.sp.createPayment(amount, currency, live), nil
+	}
+	return "", fmt.Errorf("sandbox: unknown provider %q", provider)
+}
+
+// CheckoutComAuthorizationID returns the authorization charge id of the
+// Checkout.com payment whose capture charge id is captureID.
+func (s *Sandbox) CheckoutComAuthorizationID(captureID string) (string, bool) {
+	return s.cko.authorizationOf(captureID)
+}
+
+// Refunds returns the provider's refund records, oldest first, for one
+// payment or, when paymentID is "", for all payments of that provider.
+func (s *Sandbox) Refunds(provider, paymentID string) []Refund {
+	switch provider {
+	case ProviderYoco:
+		return s.yoco.refunds(paymentID)
+	case ProviderCheckoutCom:
+		return s.cko.refunds(paymentID)
+	case ProviderSmartpay:
+		return s.sp.refunds(paymentID)
+	}
+	return nil
+}
+
+// SetWebhookURL sets where a provider's webhooks are sent; "" stops sending.
+func (s *Sandbox) SetWebhookURL(provider, url string) {
+	s.hooks.setURL(provider, url)
+}
+
+// Close stops the webhook workers and pending settlements and waits for them.
+// Undelivered webhooks are dropped.
+func (s *Sandbox) Close() {
+	s.cancel()
+	s.hooks.wait()
+	s.timers.Wait()
+}
+
+// ListenAndServe serves s.Handler on addr until ctx ends, then shuts the
+// server down and closes s.
+func ListenAndServe(ctx context.Context, addr string, s *Sandbox) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.Close()
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	s.Close()
+	return err
+}
+
+// after runs f after d unless the sandbox is closed first.
+func (s *Sandbox) after(d time.Duration, f func()) {
+	s.timers.Add(1)
+	go func() {
+		defer s.timers.Done()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			f()
+		case <-s.ctx.Done():
+		}
+	}()
+}
+
+// chance reports true with probability p.
+func (s *Sandbox) chance(p float64) bool {
+	if p <= 0 {
+		return false
+	}
+	if p >= 1 {
+		return true
+	}
+	s.rngMu.Lock()
+	v := s.rng.Float64()
+	s.rngMu.Unlock()
+	return v < p
+}
+
+const (
+	alnum     = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	upperNum  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	hexDigits = "0123456789abcdef"
+)
+
+// randString returns n random characters from alphabet.
+func (s *Sandbox) randString(alphabet string, n int) string {
+	b := make([]byte, n)
+	s.rngMu.Lock()
+	for i := range b {
+		b[i] = alphabet[s.rng.IntN(len(alphabet))]
+	}
+	s.rngMu.Unlock()
+	return string(b)
+}
+
+// uuid returns a random version-4-shaped UUID string.
+func (s *Sandbox) uuid() string {
+	h := s.randString(hexDigits, 32)
+	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
+}
+
+func isUpperCurrency(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if c[i] < 'A' || c[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// writeJSON writes v as a JSON answer with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeRaw(w, status, b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// maxBody bounds request bodies the simulators read.
+const maxBody = 1 << 20
+
+func readBody(r *http.Request) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(r.Body, maxBody))
+}
