@@ -250,6 +250,7 @@ func (s *Sandbox) serveRefund(w http.ResponseWriter, r *http.Request, c refundCa
 			writeRaw(w, rec.status, rec.body)
 			return
 		}
+		s.runBeforeApply()
 		out = c.apply()
 		if out.bind {
 			s.idem().finish(key, rec, out.status, out.body)
@@ -257,6 +258,7 @@ func (s *Sandbox) serveRefund(w http.ResponseWriter, r *http.Request, c refundCa
 			s.idem().release(key, rec)
 		}
 	} else {
+		s.runBeforeApply()
 		out = c.apply()
 	}
 	switch fault {
@@ -277,4 +279,11 @@ func dropConnection(w http.ResponseWriter) {
 		panic(http.ErrAbortHandler)
 	}
 	_ = conn.Close()
+}
+
+// runBeforeApply runs the test hook set in beforeApply, if any.
+func (s *Sandbox) runBeforeApply() {
+	if h := s.beforeApply.Load(); h != nil {
+		(*h)()
+	}
 }

@@ -17,6 +17,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -27,7 +28,9 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -165,6 +168,10 @@ type Sandbox struct {
 	sp   *smartpaySim
 
 	mux *http.ServeMux
+
+	// beforeApply is a test hook run just before a refund is applied (after
+	// the idempotency key is taken), to hold requests in flight.
+	beforeApply atomic.Pointer[func()]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -384,4 +391,15 @@ const maxBody = 1 << 20
 
 func readBody(r *http.Request) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r.Body, maxBody))
+}
+
+// jsonInt parses a JSON number literal that is an integer (no fraction, no
+// exponent, no quotes).
+func jsonInt(raw json.RawMessage) (int64, bool) {
+	s := string(bytes.TrimSpace(raw))
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }

@@ -178,7 +178,7 @@ func (p *smartpaySim) handleCreate(w http.ResponseWriter, r *http.Request) {
 
 type spCreateRequest struct {
 	Payment     *string           `json:"payment"`
-	Amount      *json.Number      `json:"amount"`
+	Amount      json.RawMessage   `json:"amount"`
 	Currency    *string           `json:"currency"`
 	Reason      *string           `json:"reason"`
 	Description *string           `json:"description"`
@@ -199,9 +199,9 @@ func (p *smartpaySim) create(live bool, body []byte, idemKey string) outcome {
 		details = append(details, "payment is required")
 	}
 	var amount int64
-	if req.Amount != nil {
-		n, err := strconv.ParseInt(req.Amount.String(), 10, 64)
-		if err != nil || n < 1 {
+	if len(req.Amount) > 0 && string(req.Amount) != "null" {
+		n, ok := jsonInt(req.Amount)
+		if !ok || n < 1 {
 			details = append(details, "amount must be a positive integer")
 		}
 		amount = n

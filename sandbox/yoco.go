@@ -162,8 +162,8 @@ func yocoBad(code, msg string) outcome {
 
 func (y *yocoSim) refund(id string, live bool, body []byte, idemKey string) outcome {
 	var req struct {
-		Metadata map[string]any `json:"metadata"`
-		Amount   *json.Number   `json:"amount"`
+		Metadata map[string]any  `json:"metadata"`
+		Amount   json.RawMessage `json:"amount"`
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -173,12 +173,12 @@ func (y *yocoSim) refund(id string, live bool, body []byte, idemKey string) outc
 		}
 	}
 	var amount int64
-	if req.Amount != nil {
+	if len(req.Amount) > 0 && string(req.Amount) != "null" {
 		if !y.s.opts.YocoPartialRefunds {
 			return yocoBad("partial_refunds_not_enabled", "Partial refunds are not enabled for this account; omit amount to refund the checkout in full.")
 		}
-		n, err := strconv.ParseInt(req.Amount.String(), 10, 64)
-		if err != nil || n < 1 {
+		n, ok := jsonInt(req.Amount)
+		if !ok || n < 1 {
 			return yocoBad("invalid_amount", "amount must be a positive integer number of cents.")
 		}
 		amount = n
