@@ -119,7 +119,7 @@ func TestCheckoutComErrors(t *testing.T) {
 			if err := json.Unmarshal(r.body, &body); err != nil {
 				t.Fatal(err)
 			}
-			if d := cmp.Diff([]string{"errorCode", "errorMessageCodes", "errors", "eventId", "message"}, keys(r.json(t))); d != "" {
+			if d := cmp.Diff([]string{"errorCode", "errorMessageCodes", "errors", "eventId", "message"}, sortedKeys(r.json(t))); d != "" {
 				t.Errorf("error keys (-want +got):\n%s", d)
 			}
 			if body.ErrorCode != tc.code || body.EventID == "" || len(body.Errors) == 0 {

@@ -146,7 +146,7 @@ func shape(v any) map[string]string {
 	return out
 }
 
-func keys(m map[string]any) []string {
+func sortedKeys(m map[string]any) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

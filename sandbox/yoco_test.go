@@ -111,7 +111,7 @@ func TestYocoErrors(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
 			}
 			m := r.json(t)
-			if d := cmp.Diff([]string{"displayMessage", "errorCode", "errorMessage", "errorType"}, keys(m)); d != "" {
+			if d := cmp.Diff([]string{"displayMessage", "errorCode", "errorMessage", "errorType"}, sortedKeys(m)); d != "" {
 				t.Errorf("error body keys (-want +got):\n%s", d)
 			}
 			if m["errorCode"] != tc.code {
