@@ -242,3 +242,5 @@ func holdApply(sb *Sandbox) (entered chan struct{}, release func()) {
 		})
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
