@@ -13,6 +13,10 @@ import (
 // Smartpay keep keys 24 hours).
 const idempotencyTTL = 24 * time.Hour
 
+// maxIdemKeys bounds the keys kept, so long load tests do not exhaust
+// memory: beyond it the oldest keys are forgotten before their 24 hours.
+const maxIdemKeys = 1 << 20
+
 type idemState int
 
 const (
@@ -72,6 +76,14 @@ func (st *idemStore) begin(key string, fp [32]byte) (*idemRecord, idemState) {
 	rec := &idemRecord{fp: fp, created: now}
 	st.m[key] = rec
 	st.order = append(st.order, idemEntry{key: key, rec: rec})
+	for len(st.order)-st.head > maxIdemKeys {
+		e := st.order[st.head]
+		if st.m[e.key] == e.rec && e.rec.done {
+			delete(st.m, e.key)
+		}
+		st.order[st.head] = idemEntry{}
+		st.head++
+	}
 	return rec, idemNew
 }
 
