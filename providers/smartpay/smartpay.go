@@ -283,6 +283,9 @@ func (c *Client) listRefunds(ctx context.Context, paymentID string, match func(*
 // refund id (GET /refunds/{id}) or, when that id never came back, by the
 // gateway's refund id carried in metadata, among the payment's refunds.
 func (c *Client) Lookup(ctx context.Context, ref normalize.LookupRef) (*normalize.ProviderState, error) {
+	if ref.PaymentID == "" {
+		return nil, normalize.FieldErr(normalize.CodeValidationFailed, "payment_id", "required", "payment_id is required")
+	}
 	if err := c.checkMode(ref.PaymentID); err != nil {
 		return nil, err
 	}
