@@ -420,19 +420,18 @@ func TestLimitsBeforeAnyRequest(t *testing.T) {
 		eleven[fmt.Sprint("k", i)] = "v"
 	}
 	tests := []struct {
-		name   string
-		mod    func(r *normalize.RefundRequest)
-		field  string
-		limit  string
-		amount int64
+		name  string
+		mod   func(r *normalize.RefundRequest)
+		field string
+		limit string
 	}{
-		{"metadata pairs", func(r *normalize.RefundRequest) { r.Metadata = eleven }, "metadata", "at most 10", 0},
-		{"metadata key", func(r *normalize.RefundRequest) { r.Metadata = map[string]string{long: "v"} }, "metadata." + long, "at most 100", 0},
-		{"metadata value", func(r *normalize.RefundRequest) { r.Metadata = map[string]string{"k": long} }, "metadata.k", "at most 100", 0},
-		{"reference (udf1)", func(r *normalize.RefundRequest) { r.Reference = long }, "reference", "at most 100", 0},
-		{"description", func(r *normalize.RefundRequest) { r.Description = long }, "description", "at most 100", 0},
-		{"KWD not in tens", func(r *normalize.RefundRequest) { r.Currency, r.Amount = "KWD", 1005 }, "amount", "multiples of 10", 0},
-		{"CLF fraction", func(r *normalize.RefundRequest) { r.Currency, r.Amount = "CLF", 12345 }, "amount", "cannot express", 0},
+		{"metadata pairs", func(r *normalize.RefundRequest) { r.Metadata = eleven }, "metadata", "at most 10"},
+		{"metadata key", func(r *normalize.RefundRequest) { r.Metadata = map[string]string{long: "v"} }, "metadata." + long, "at most 100"},
+		{"metadata value", func(r *normalize.RefundRequest) { r.Metadata = map[string]string{"k": long} }, "metadata.k", "at most 100"},
+		{"reference (udf1)", func(r *normalize.RefundRequest) { r.Reference = long }, "reference", "at most 100"},
+		{"description", func(r *normalize.RefundRequest) { r.Description = long }, "description", "at most 100"},
+		{"KWD not in tens", func(r *normalize.RefundRequest) { r.Currency, r.Amount = "KWD", 1005 }, "amount", "multiples of 10"},
+		{"CLF fraction", func(r *normalize.RefundRequest) { r.Currency, r.Amount = "CLF", 12345 }, "amount", "cannot express"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

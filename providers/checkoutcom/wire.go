@@ -229,14 +229,15 @@ func (w *wireCharge) failure() *normalize.Failure {
 }
 
 // isRefund reports whether a history entry is a refund of paymentID: not
-// the charge itself, not an authorization or capture, and either pointing at
-// paymentID or carrying a refund status.
+// the charge itself, not an authorization, capture, void or chargeback, and
+// either pointing at paymentID or carrying a refund status.
 func (w *wireCharge) isRefund(paymentID string) bool {
 	if w.ID == paymentID {
 		return false
 	}
 	s := strings.ToLower(w.Status)
-	if strings.Contains(s, "authori") || strings.Contains(s, "captur") || strings.Contains(s, "void") {
+	if strings.Contains(s, "authori") || strings.Contains(s, "captur") || strings.Contains(s, "void") ||
+		strings.Contains(s, "chargeback") {
 		return false
 	}
 	return w.OriginalID == paymentID || strings.Contains(s, "refund")
