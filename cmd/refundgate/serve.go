@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/sony/gobreaker/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/refundgate/refundgate/api"
+	"github.com/refundgate/refundgate/config"
+	"github.com/refundgate/refundgate/gateway"
+	"github.com/refundgate/refundgate/gateway/httpapi"
+	"github.com/refundgate/refundgate/store"
+	"github.com/refundgate/refundgate/store/postgres"
+	"github.com/refundgate/refundgate/store/sqlite"
+
+	_ "github.com/refundgate/refundgate/providers/checkoutcom"
+	_ "github.com/refundgate/refundgate/providers/reference"
+	_ "github.com/refundgate/refundgate/providers/smartpay"
+	_ "github.com/refundgate/refundgate/providers/yoco"
+)
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "refundgate.yaml", "configuration file")
+	addr := fs.String("addr", "", "listen address (overrides server.addr)")
+	sandboxMode := fs.Bool("sandbox", false, "run on an embedded SQLite file with the in-process sandbox providers")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var sb *sandboxRun
+	var cfg *config.Config
+	var err error
+	if *sandboxMode {
+		sb, err = startSandbox(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "refundgate: sandbox: %v\n", err)
+			return 1
+		}
+		defer sb.close()
+		cfg = sb.cfg
+	} else {
+		cfg, err = config.Load(*cfgPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "refundgate: %v\n", err)
+			return 2
+		}
+	}
+	if *addr != "" {
+		cfg.Server.Addr = *addr
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "refundgate: %v\n", err)
+		return 2
+	}
+	defer log.Sync()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := gateway.NewMetrics(reg)
+	breakers := gateway.NewBreakers(func(name string, from, to gobreaker.State) {
+		// Runs under the breaker's lock: log and set a gauge, nothing more.
+		log.Warn("circuit breaker changed state", zap.String("provider", name),
+			zap.String("from", gateway.StateName(from)), zap.String("to", gateway.StateName(to)))
+		v := map[gobreaker.State]float64{gobreaker.StateClosed: 0, gobreaker.StateHalfOpen: 0.5, gobreaker.StateOpen: 1}[to]
+		metrics.BreakerState.WithLabelValues(name).Set(v)
+	})
+	snap, err := gateway.NewSnapshot(cfg, gateway.BuildOptions{Breakers: breakers})
+	if err != nil {
+		fmt.Fprintf(stderr, "refundgate: %v\n", err)
+		return 2
+	}
+	st, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		log.Error("open store", zap.String("driver", cfg.Store.Driver), zap.Error(err))
+		return 1
+	}
+	defer st.Close()
+
+	svc := gateway.New(snap, gateway.Options{Store: st, Logger: log, Metrics: metrics, RequestBudget: cfg.Server.RequestTimeout.D()})
+	opts := httpapi.Options{Logger: log, BodyLimit: cfg.Server.BodyLimitBytes, Registry: reg, OpenAPI: api.OpenAPI,
+		Ready: func(ctx context.Context) error { return st.Ping(ctx) }}
+	if sb != nil {
+		opts.SandboxPayment = sb.createPayment
+	}
+	app := httpapi.New(svc, opts)
+
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		log.Error("listen", zap.String("addr", cfg.Server.Addr), zap.Error(err))
+		return 1
+	}
+	if sb != nil {
+		if err := sb.ready(ln.Addr().String(), stdout); err != nil {
+			log.Error("sandbox", zap.Error(err))
+			return 1
+		}
+	}
+	log.Info("refundgate listening", zap.String("addr", ln.Addr().String()), zap.String("store", cfg.Store.Driver),
+		zap.Int("merchants", len(cfg.Merchants)), zap.Int("providers", len(cfg.Providers)))
+
+	workers, stopWorkers := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		svc.RunReconciler(workers, time.Second)
+	}()
+	go reloadOnHUP(ctx, *cfgPath, sb != nil, svc, breakers, log)
+
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	select {
+	case err := <-served:
+		stopWorkers()
+		<-done
+		if err != nil {
+			log.Error("serve", zap.Error(err))
+			return 1
+		}
+		return 0
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new connections; finishing requests in flight")
+	if err := app.ShutdownWithTimeout(cfg.Server.ShutdownTimeout.D()); err != nil {
+		log.Warn("shutdown", zap.Error(err))
+	}
+	stopWorkers()
+	<-done
+	log.Info("stopped")
+	return 0
+}
+
+// reloadOnHUP swaps in a new snapshot on SIGHUP; a bad file is refused and
+// the old one stays.
+func reloadOnHUP(ctx context.Context, path string, sandbox bool, svc *gateway.Service, breakers *gateway.Breakers, log *zap.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if sandbox {
+			log.Warn("SIGHUP ignored: the sandbox configuration is built in")
+			continue
+		}
+		cfg, err := config.Load(path)
+		if err == nil {
+			var snap *gateway.Snapshot
+			if snap, err = gateway.NewSnapshot(cfg, gateway.BuildOptions{Breakers: breakers}); err == nil {
+				svc.Swap(snap)
+				log.Info("configuration reloaded", zap.String("file", path))
+				continue
+			}
+		}
+		log.Error("configuration reload refused; the previous one stays", zap.Error(err))
+	}
+}
+
+func openStore(ctx context.Context, c config.Store) (store.Store, error) {
+	switch c.Driver {
+	case "sqlite":
+		return sqlite.Open(ctx, c.DSN)
+	case "postgres":
+		return postgres.Open(ctx, c.DSN)
+	}
+	return nil, errors.New("unknown store driver " + c.Driver)
+}
+
+func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, err
+	}
+	ec := zap.NewProductionEncoderConfig()
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc := zapcore.NewJSONEncoder(ec)
+	if c.Format == "console" {
+		enc = zapcore.NewConsoleEncoder(ec)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level)), nil
+}
+
+func configCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "refundgate.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err == nil {
+		_, err = gateway.NewSnapshot(cfg, gateway.BuildOptions{})
+	}
+	if err != nil {
+		fmt.Fprintln(stdout, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d merchants, %d providers, %d routes)\n", *cfgPath, len(cfg.Merchants), len(cfg.Providers), len(cfg.Routes))
+	return 0
+}

@@ -1,0 +1,162 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"reflect"
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+
+	"github.com/refundgate/refundgate/normalize"
+)
+
+// createBody is the body of POST /v1/refunds.
+type createBody struct {
+	PaymentID   string            `json:"payment_id" validate:"required,max=255,printascii"`
+	Provider    string            `json:"provider" validate:"omitempty,max=64"`
+	Amount      *int64            `json:"amount" validate:"omitempty,min=1"`
+	Currency    string            `json:"currency" validate:"omitempty,iso4217"`
+	Reason      string            `json:"reason" validate:"omitempty,oneof=requested_by_customer duplicate fraudulent other"`
+	Description *string           `json:"description" validate:"omitempty,max=255"`
+	Reference   *string           `json:"reference" validate:"omitempty,max=64"`
+	Metadata    map[string]string `json:"metadata" validate:"omitempty,max=20,dive,keys,min=1,max=40,endkeys,max=500"`
+	LineItems   []lineItem        `json:"line_items" validate:"omitempty,max=100,dive"`
+}
+
+type lineItem struct {
+	ID       string `json:"id" validate:"required,max=255"`
+	Amount   *int64 `json:"amount" validate:"omitempty,min=0"`
+	Quantity *int64 `json:"quantity" validate:"omitempty,min=1"`
+}
+
+var validate = func() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		return name
+	})
+	return v
+}()
+
+// messages say each rule in words.
+var messages = map[string]string{
+	"required":   "is required",
+	"min":        "must be at least %s",
+	"max":        "must be at most %s",
+	"oneof":      "must be one of: %s",
+	"iso4217":    "must be an uppercase ISO 4217 currency code",
+	"printascii": "must be printable ASCII",
+}
+
+// checkContentType refuses a body that is not JSON.
+func checkContentType(ct string) error {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return normalize.Errorf(normalize.CodeUnsupportedMediaType, "send the body as Content-Type: application/json")
+	}
+	return nil
+}
+
+// decodeStrict decodes one JSON value into dst, refusing unknown fields,
+// wrong types and trailing data with errors that name the field.
+func decodeStrict(body []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonProblem(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return normalize.Errorf(normalize.CodeMalformedJSON, "the body must be a single JSON object")
+	}
+	return nil
+}
+
+func jsonProblem(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			return normalize.Errorf(normalize.CodeMalformedJSON, "the body must be a JSON object")
+		}
+		want := te.Type.Kind().String()
+		switch te.Type.Kind() {
+		case reflect.Int64, reflect.Int:
+			want = "an integer (minor units, no decimals)"
+		case reflect.Pointer:
+			want = "a " + te.Type.Elem().Kind().String()
+			if k := te.Type.Elem().Kind(); k == reflect.Int64 {
+				want = "an integer (minor units, no decimals)"
+			}
+		case reflect.Map, reflect.Struct:
+			want = "an object"
+		case reflect.Slice:
+			want = "an array"
+		}
+		return normalize.FieldErr(normalize.CodeValidationFailed, field, "type", fmt.Sprintf("%s must be %s, not %s", field, want, te.Value))
+	}
+	if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		field := strings.Trim(msg, `"`)
+		return normalize.FieldErr(normalize.CodeValidationFailed, field, "unknown_field", fmt.Sprintf("unknown field %q", field))
+	}
+	return normalize.Errorf(normalize.CodeMalformedJSON, "the body is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// validateStruct runs the struct's rules and lists every broken one.
+func validateStruct(v any) error {
+	err := validate.Struct(v)
+	if err == nil {
+		return nil
+	}
+	var ves validator.ValidationErrors
+	if !errors.As(err, &ves) {
+		return err
+	}
+	out := &normalize.Error{Code: normalize.CodeValidationFailed}
+	for _, fe := range ves {
+		field := fe.Namespace()
+		if _, rest, ok := strings.Cut(field, "."); ok {
+			field = rest
+		}
+		msg := "is invalid"
+		if tmpl, ok := messages[fe.Tag()]; ok {
+			msg = tmpl
+			if strings.Contains(tmpl, "%s") {
+				msg = fmt.Sprintf(tmpl, fe.Param())
+			}
+		}
+		if fe.Tag() == "max" && fe.Kind() == reflect.String {
+			msg = fmt.Sprintf("must be at most %s characters", fe.Param())
+		}
+		if (fe.Tag() == "max" || fe.Tag() == "min") && (fe.Kind() == reflect.Map || fe.Kind() == reflect.Slice) {
+			msg = fmt.Sprintf("must have at most %s entries", fe.Param())
+			if fe.Tag() == "min" {
+				msg = fmt.Sprintf("must have at least %s entries", fe.Param())
+			}
+		}
+		out.Fields = append(out.Fields, normalize.FieldError{Field: field, Code: fe.Tag(), Message: field + " " + msg})
+	}
+	out.Param = out.Fields[0].Field
+	out.Message = out.Fields[0].Message
+	if n := len(out.Fields); n > 1 {
+		out.Message += fmt.Sprintf(" (and %d more)", n-1)
+	}
+	return out
+}
+
+// validKey is the rule for an Idempotency-Key: 1–255 printable ASCII.
+func validKey(k string) bool {
+	if len(k) < 1 || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,342 @@
+// Package gateway is the refund service: it routes, applies policy, keeps
+// the exactly-once flow of DESIGN.md (bind and insert, call, store the
+// outcome), guards each provider account with a circuit breaker, and
+// settles what is still open from webhooks and reconciliation.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/refundgate/refundgate/normalize"
+	"github.com/refundgate/refundgate/policy"
+	"github.com/refundgate/refundgate/providers"
+	"github.com/refundgate/refundgate/store"
+)
+
+// Options configure a Service.
+type Options struct {
+	Store  store.Store
+	Logger *zap.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// RequestBudget bounds all provider work of one API request (default 30s).
+	RequestBudget time.Duration
+	// Metrics, when set, counts provider calls and outcomes.
+	Metrics *Metrics
+}
+
+// Service is the refund service.
+type Service struct {
+	store   store.Store
+	snap    atomic.Pointer[Snapshot]
+	log     *zap.Logger
+	now     func() time.Time
+	ids     *idSource
+	budget  time.Duration
+	metrics *Metrics
+
+	mu       sync.Mutex
+	inflight map[string]struct{}
+	syncing  map[string]struct{}
+}
+
+// New returns a Service on snap.
+func New(snap *Snapshot, opts Options) *Service {
+	s := &Service{store: opts.Store, log: opts.Logger, now: opts.Now, ids: newIDSource(), budget: opts.RequestBudget,
+		metrics: opts.Metrics, inflight: map[string]struct{}{}, syncing: map[string]struct{}{}}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.budget <= 0 {
+		s.budget = 30 * time.Second
+	}
+	s.snap.Store(snap)
+	return s
+}
+
+// Snapshot returns the configuration in force.
+func (s *Service) Snapshot() *Snapshot { return s.snap.Load() }
+
+// Swap puts a new configuration in force; requests in flight finish on
+// the one they started with.
+func (s *Service) Swap(snap *Snapshot) { s.snap.Store(snap) }
+
+// Store returns the service's store.
+func (s *Service) Store() store.Store { return s.store }
+
+// CreateInput is a validated refund request.
+type CreateInput struct {
+	PaymentID   string
+	Provider    string
+	Amount      *int64
+	Currency    string
+	Reason      normalize.Reason
+	Description *string
+	Reference   *string
+	Metadata    map[string]string
+	LineItems   []normalize.LineItem
+}
+
+// lock marks a merchant's key as running; false if it already is.
+func (s *Service) lock(set map[string]struct{}, k string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, busy := set[k]; busy {
+		return false
+	}
+	set[k] = struct{}{}
+	return true
+}
+
+func (s *Service) unlock(set map[string]struct{}, k string) {
+	s.mu.Lock()
+	delete(set, k)
+	s.mu.Unlock()
+}
+
+// Create runs POST /v1/refunds for merchant m under idempotency key, whose
+// request is identified by hash. It returns the answer to send.
+func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID string, in *CreateInput) Answer {
+	snap := s.snap.Load()
+	lk := m.ID + "\x00" + key
+	if !s.lock(s.inflight, lk) {
+		return ProblemOf(normalize.Errorf(normalize.CodeIdempotencyKeyInUse,
+			"a request with this Idempotency-Key is still running; retry when it has finished"), requestID)
+	}
+	defer s.unlock(s.inflight, lk)
+	// Provider work gets its own budget: a caller who hangs up must not
+	// cut a refund in half.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.budget)
+	defer cancel()
+
+	rec, err := s.store.GetIdempotency(ctx, m.ID, key)
+	switch {
+	case err == nil:
+		return s.replay(ctx, snap, m, rec, hash, requestID)
+	case !errors.Is(err, store.ErrNotFound):
+		return s.internal(err, requestID, "read idempotency key")
+	}
+
+	r, acct, p, err := s.prepare(ctx, snap, m, in)
+	if err != nil {
+		return s.problem(err, requestID)
+	}
+	hold := false
+	dec, err := m.Policy.Decide(policy.Input{Amount: r.Amount, Currency: r.Currency, CapturedAt: p.CapturedAt, Now: s.now()})
+	if err != nil {
+		return s.problem(err, requestID)
+	}
+	hold = dec.Hold
+	if hold {
+		r.Status = normalize.StatusRequiresApproval
+	} else {
+		next := r.CreatedAt.Add(acct.settleAfter())
+		r.NextSyncAt = &next
+	}
+	existing, err := s.store.Create(ctx, store.CreateParams{
+		Refund: r, Key: store.IdempotencyRecord{MerchantID: m.ID, Key: key, RequestHash: hash, CreatedAt: r.CreatedAt},
+		Limit: p.Limit(), TakeRest: in.Amount == nil,
+	})
+	if err != nil {
+		return s.problem(ledgerProblem(err, p, r.Currency), requestID)
+	}
+	if existing != nil {
+		return s.replay(ctx, snap, m, existing, hash, requestID)
+	}
+	if hold {
+		a := RefundAnswer(r, http.StatusAccepted)
+		if err := s.store.UpdateRefund(ctx, r, r.Status, a.stored()); err != nil {
+			s.log.Error("store the answer of a held refund", zap.String("refund_id", r.ID), zap.Error(err))
+		}
+		return a
+	}
+	return s.send(ctx, acct, r, requestID, true)
+}
+
+// prepare routes, learns the payment and builds the refund to insert.
+func (s *Service) prepare(ctx context.Context, snap *Snapshot, m *Merchant, in *CreateInput) (*normalize.Refund, *Account, *store.Payment, error) {
+	acct, err := s.account(snap, m, in.Provider, in.PaymentID, in.Currency)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if acct.breaker.open() {
+		return nil, nil, nil, unavailable(acct)
+	}
+	p, err := s.payment(ctx, acct, in.PaymentID, in.Currency)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if in.Currency != "" && in.Currency != p.Currency {
+		return nil, nil, nil, normalize.FieldErr(normalize.CodeCurrencyMismatch, "currency", "payment_currency",
+			fmt.Sprintf("currency %s does not match the payment's currency %s", in.Currency, p.Currency))
+	}
+	if p.Livemode != acct.Caps.Livemode {
+		return nil, nil, nil, normalize.FieldErr(normalize.CodeModeMismatch, "payment_id", "livemode",
+			fmt.Sprintf("payment %s is %s but account %s uses a %s key", in.PaymentID, modeName(p.Livemode), acct.Name, modeName(acct.Caps.Livemode)))
+	}
+	totals, err := s.store.Totals(ctx, acct.Name, in.PaymentID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rest := p.Limit() - totals.Reserved()
+	if rest <= 0 {
+		return nil, nil, nil, fullyRefunded(in.PaymentID)
+	}
+	amount := rest
+	if in.Amount != nil {
+		amount = *in.Amount
+		if amount > rest {
+			return nil, nil, nil, exceeds(amount, rest, p.Currency)
+		}
+	}
+	now := s.now().UTC()
+	r := &normalize.Refund{
+		ID: s.ids.next(now), Object: "refund", MerchantID: m.ID, Provider: acct.Name, ProviderType: acct.Type,
+		PaymentID: in.PaymentID, Amount: amount, Currency: p.Currency, Status: normalize.StatusPending,
+		Reason: in.Reason, Description: in.Description, Reference: in.Reference, Metadata: in.Metadata,
+		LineItems: in.LineItems, Livemode: acct.Caps.Livemode, CreatedAt: now, UpdatedAt: now,
+	}
+	req := providerRequest(r, amount == rest)
+	if !req.Full && !acct.Caps.Partial {
+		return nil, nil, nil, normalize.FieldErr(normalize.CodePartialRefundUnsupported, "amount", "partial_unsupported",
+			fmt.Sprintf("account %s (%s) refunds only the whole payment: omit amount or send %d", acct.Name, acct.Type, rest))
+	}
+	if err := providers.CheckRequest(acct.Type, acct.Caps, req); err != nil {
+		return nil, nil, nil, err
+	}
+	return r, acct, p, nil
+}
+
+// account resolves the account a request goes to.
+func (s *Service) account(snap *Snapshot, m *Merchant, name, paymentID, currency string) (*Account, error) {
+	if name == "" {
+		var ok bool
+		name, ok = snap.route(m, paymentID, currency)
+		if !ok {
+			return nil, normalize.FieldErr(normalize.CodeNoRoute, "provider", "route",
+				fmt.Sprintf("no route matches payment %s; name a provider or add a route", paymentID))
+		}
+	}
+	a := snap.accounts[name]
+	if a == nil || !m.May(name) {
+		return nil, normalize.FieldErr(normalize.CodeUnknownProvider, "provider", "merchant_providers",
+			fmt.Sprintf("provider %q is not one of this merchant's accounts", name))
+	}
+	return a, nil
+}
+
+// payment returns what the store knows of a payment, asking the provider
+// the first time.
+func (s *Service) payment(ctx context.Context, acct *Account, paymentID, currency string) (*store.Payment, error) {
+	p, err := s.store.GetPayment(ctx, acct.Name, paymentID)
+	if err == nil {
+		return p, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	st, err := s.lookup(ctx, acct, normalize.LookupRef{PaymentID: paymentID, Currency: currency})
+	if err != nil {
+		return nil, s.providerProblem(acct, err, "")
+	}
+	totals, err := s.store.Totals(ctx, acct.Name, paymentID)
+	if err != nil {
+		return nil, err
+	}
+	p = &store.Payment{Provider: acct.Name, PaymentID: paymentID, Currency: st.Currency, Captured: st.CapturedAmount,
+		Livemode: st.Livemode, CapturedAt: st.CapturedAt, FetchedAt: s.now().UTC()}
+	if totals.Reserved() == 0 {
+		p.ExternalRefunded = st.RefundedAmount
+	}
+	if err := s.store.PutPayment(ctx, p); err != nil {
+		return nil, err
+	}
+	return s.store.GetPayment(ctx, acct.Name, paymentID)
+}
+
+// lookup asks the provider through the account's breaker.
+func (s *Service) lookup(ctx context.Context, acct *Account, ref normalize.LookupRef) (*normalize.ProviderState, error) {
+	ctx, cancel := context.WithTimeout(ctx, acct.Timeout)
+	defer cancel()
+	v, err := acct.breaker.cb.Execute(func() (any, error) { return acct.Provider.Lookup(ctx, ref) })
+	s.metrics.providerCall(acct.Name, "lookup", err)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*normalize.ProviderState), nil
+}
+
+// providerRequest is what the adapter is asked to send for r.
+func providerRequest(r *normalize.Refund, full bool) *normalize.RefundRequest {
+	req := &normalize.RefundRequest{RefundID: r.ID, PaymentID: r.PaymentID, Amount: r.Amount, Full: full,
+		Currency: r.Currency, Reason: r.Reason, Metadata: r.Metadata, LineItems: r.LineItems, Livemode: r.Livemode}
+	if r.Description != nil {
+		req.Description = *r.Description
+	}
+	if r.Reference != nil {
+		req.Reference = *r.Reference
+	}
+	return req
+}
+
+func (a *Account) settleAfter() time.Duration { return a.Timeout + 5*time.Second }
+
+func modeName(live bool) string {
+	if live {
+		return "live"
+	}
+	return "test"
+}
+
+func unavailable(a *Account) error {
+	return &normalize.Error{Code: normalize.CodeProviderUnavailable, Provider: a.Name, RetryAfterSeconds: a.breaker.retryAfter(),
+		Message: fmt.Sprintf("provider account %s is failing; its circuit breaker is open, nothing was sent", a.Name)}
+}
+
+func fullyRefunded(paymentID string) error {
+	return normalize.FieldErr(normalize.CodePaymentFullyRefunded, "payment_id", "refundable",
+		fmt.Sprintf("payment %s is already fully refunded (or the rest is held by pending refunds)", paymentID))
+}
+
+func exceeds(amount, rest int64, currency string) error {
+	return normalize.FieldErr(normalize.CodeAmountExceedsRefundable, "amount", "refundable",
+		fmt.Sprintf("amount %d is more than the refundable %d %s", amount, rest, currency))
+}
+
+func ledgerProblem(err error, p *store.Payment, currency string) error {
+	var le *store.LedgerError
+	if !errors.As(err, &le) {
+		return err
+	}
+	rest := le.Limit - le.Totals.Reserved()
+	if rest <= 0 || errors.Is(err, store.ErrFullyRefunded) {
+		return fullyRefunded(p.PaymentID)
+	}
+	return normalize.FieldErr(normalize.CodeAmountExceedsRefundable, "amount", "refundable",
+		fmt.Sprintf("amount is more than the refundable %d %s", rest, currency))
+}
+
+// problem renders err, logging it when it is not one of the catalogue's.
+func (s *Service) problem(err error, requestID string) Answer {
+	var ne *normalize.Error
+	if !errors.As(err, &ne) {
+		return s.internal(err, requestID, "create refund")
+	}
+	return ProblemOf(err, requestID)
+}
+
+func (s *Service) internal(err error, requestID, what string) Answer {
+	s.log.Error(what, zap.String("request_id", requestID), zap.Error(err))
+	return ProblemOf(err, requestID)
+}
