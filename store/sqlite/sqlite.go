@@ -1,0 +1,245 @@
+// Package sqlite implements store.Store on an embedded SQLite file with
+// modernc.org/sqlite (pure Go, no cgo).
+//
+// Every connection runs in WAL mode with synchronous=FULL, so a write is on
+// disk when it is acknowledged. Writes go through one goroutine that owns the
+// single write connection and commits every queued write operation in one
+// transaction (group commit): many concurrent callers share one fsync, and
+// each still gets its own result. Reads use a separate pool of connections,
+// which WAL lets run beside the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // Registers the "sqlite" driver.
+
+	"github.com/refundgate/refundgate/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// ErrClosed is returned by methods of a closed Store.
+var ErrClosed = errors.New("sqlite: store closed")
+
+// Options tune a Store; the zero value is the default.
+type Options struct {
+	// MaxBatch is the most write operations committed in one transaction;
+	// 256 when zero.
+	MaxBatch int
+	// ReadConns is the size of the read connection pool; 2*GOMAXPROCS, at
+	// least 4, when zero.
+	ReadConns int
+}
+
+// Store is a store.Store on an SQLite file. Its methods are safe for
+// concurrent use.
+type Store struct {
+	wdb   *sql.DB
+	wconn *sql.Conn
+	rdb   *sql.DB
+	w     *writeStmts
+	r     *readStmts
+
+	maxBatch int
+	ops      chan *op
+	closing  chan struct{}
+	done     chan struct{}
+	once     sync.Once
+	closeErr error
+}
+
+// Open opens (creating it if needed) the SQLite database at dsn, a file path
+// or a "file:" URI, and applies the migrations it does not have yet.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenOptions(ctx, dsn, Options{})
+}
+
+// OpenOptions is Open with options.
+func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
+	if dsn == "" {
+		return nil, errors.New("sqlite: open: empty dsn")
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	s := &Store{
+		maxBatch: o.MaxBatch,
+		ops:      make(chan *op),
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if err := s.open(ctx, dsn, o); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	go s.writeLoop()
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context, dsn string, o Options) error {
+	var err error
+	s.wdb, err = sql.Open("sqlite", connDSN(dsn, false))
+	if err != nil {
+		return fmt.Errorf("sqlite: open: %w", err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	s.wconn, err = s.wdb.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: open: %w", err)
+	}
+	if err := migrate(ctx, s.wconn); err != nil {
+		return err
+	}
+	if s.w, err = prepareWrite(ctx, s.wconn); err != nil {
+		return err
+	}
+	s.rdb, err = sql.Open("sqlite", connDSN(dsn, true))
+	if err != nil {
+		return fmt.Errorf("sqlite: open: %w", err)
+	}
+	s.rdb.SetMaxOpenConns(o.ReadConns)
+	s.rdb.SetMaxIdleConns(o.ReadConns)
+	s.rdb.SetConnMaxIdleTime(0)
+	s.rdb.SetConnMaxLifetime(0)
+	if s.r, err = prepareRead(ctx, s.rdb); err != nil {
+		return err
+	}
+	return nil
+}
+
+// connDSN adds the connection pragmas to dsn. Read connections are also
+// query_only, so nothing but the writer ever writes.
+func connDSN(dsn string, read bool) string {
+	params := []string{
+		"_pragma=busy_timeout(5000)",
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(FULL)",
+		"_pragma=foreign_keys(ON)",
+		"_txlock=immediate",
+	}
+	if read {
+		params = append(params, "_pragma=query_only(1)")
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + strings.Join(params, "&")
+}
+
+// migrate applies, in one IMMEDIATE transaction, the embedded migrations
+// not yet recorded in schema_migrations.
+func migrate(ctx context.Context, c *sql.Conn) (err error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	sort.Strings(names)
+	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("sqlite: migrate: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_, _ = c.ExecContext(context.Background(), "ROLLBACK")
+		}
+	}()
+	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version TEXT NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL)`
+	if _, err := c.ExecContext(ctx, create); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	for _, name := range names {
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		var n int
+		q := `SELECT count(*) FROM schema_migrations WHERE version = ?`
+		if err := c.QueryRowContext(ctx, q, version).Scan(&n); err != nil {
+			return fmt.Errorf("sqlite: migrate %s: %w", version, err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("sqlite: migrate %s: %w", version, err)
+		}
+		if _, err := c.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("sqlite: migrate %s: %w", version, err)
+		}
+		ins := `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`
+		if _, err := c.ExecContext(ctx, ins, version, time.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("sqlite: migrate %s: %w", version, err)
+		}
+	}
+	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("sqlite: migrate: commit: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers a read.
+func (s *Store) Ping(ctx context.Context) error {
+	select {
+	case <-s.closing:
+		return ErrClosed
+	default:
+	}
+	var one int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close stops the writer after the batch it is committing and closes the
+// database. Calls waiting to be queued fail with ErrClosed.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		close(s.closing)
+		<-s.done
+		s.closeErr = s.closeDBs()
+	})
+	return s.closeErr
+}
+
+func (s *Store) closeDBs() error {
+	var errs []error
+	if s.w != nil {
+		errs = append(errs, s.w.close())
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.close())
+	}
+	if s.wconn != nil {
+		errs = append(errs, s.wconn.Close())
+	}
+	if s.wdb != nil {
+		errs = append(errs, s.wdb.Close())
+	}
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+var _ store.Store = (*Store)(nil)

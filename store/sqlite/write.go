@@ -1,0 +1,190 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/refundgate/refundgate/normalize"
+	"github.com/refundgate/refundgate/store"
+)
+
+// Create binds p.Key and inserts p.Refund after checking the payment's
+// ledger, all in the writer's transaction, so no other write interleaves.
+func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.IdempotencyRecord, error) {
+	if p.Refund == nil {
+		return nil, errors.New("sqlite: create refund: nil refund")
+	}
+	var existing *store.IdempotencyRecord
+	err := s.do(ctx, func(tx *wtx) error {
+		var err error
+		existing, err = tx.create(p)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: create refund %s: %w", p.Refund.ID, err)
+	}
+	return existing, nil
+}
+
+func (tx *wtx) create(p store.CreateParams) (*store.IdempotencyRecord, error) {
+	r := p.Refund
+	k, err := scanKey(tx.st.keyGet.QueryRowContext(bg, p.Key.MerchantID, p.Key.Key))
+	if err == nil {
+		return k, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("idempotency key: %w", err)
+	}
+	var t store.Totals
+	if err := tx.st.totals.QueryRowContext(bg, r.Provider, r.PaymentID).Scan(&t.Succeeded, &t.Pending, &t.Held); err != nil {
+		return nil, fmt.Errorf("totals: %w", err)
+	}
+	amount, err := ledger(t, p.Limit, r.Amount, p.TakeRest)
+	if err != nil {
+		return nil, err
+	}
+	args, err := refundArgs(r)
+	if err != nil {
+		return nil, err
+	}
+	args[6] = amount
+	if _, err := tx.st.refundInsert.ExecContext(bg, args...); err != nil {
+		return nil, fmt.Errorf("insert refund: %w", err)
+	}
+	_, err = tx.st.keyInsert.ExecContext(bg, p.Key.MerchantID, p.Key.Key, p.Key.RequestHash, r.ID, micros(p.Key.CreatedAt))
+	if err != nil {
+		return nil, fmt.Errorf("insert idempotency key: %w", err)
+	}
+	r.Amount = amount
+	return nil, nil
+}
+
+// UpdateRefund stores r's state if its row is still in state from. A refund
+// in a terminal state keeps that state: from terminal and r.Status different
+// is ErrStateChanged. The columns id, merchant_id, provider, provider_type,
+// payment_id and created_at never change.
+func (s *Store) UpdateRefund(ctx context.Context, r *normalize.Refund, from normalize.Status, answer *store.Answer) error {
+	if from.Terminal() && r.Status != from {
+		return fmt.Errorf("sqlite: update refund %s: %w", r.ID, store.ErrStateChanged)
+	}
+	args, err := updateArgs(r, from)
+	if err != nil {
+		return fmt.Errorf("sqlite: update refund %s: %w", r.ID, err)
+	}
+	var body []byte
+	if answer != nil {
+		body = answer.Body
+		if body == nil {
+			body = []byte{}
+		}
+	}
+	err = s.do(ctx, func(tx *wtx) error {
+		res, err := tx.st.refundUpdate.ExecContext(bg, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			var status string
+			err := tx.st.refundStatus.QueryRowContext(bg, r.ID).Scan(&status)
+			if errors.Is(err, sql.ErrNoRows) {
+				return store.ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			return store.ErrStateChanged
+		}
+		if answer == nil {
+			return nil
+		}
+		_, err = tx.st.answerSet.ExecContext(bg, answer.Status, body, r.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: update refund %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Discard deletes a refund and its idempotency record.
+func (s *Store) Discard(ctx context.Context, refundID string) error {
+	err := s.do(ctx, func(tx *wtx) error {
+		res, err := tx.st.refundDelete.ExecContext(bg, refundID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.st.keyDeleteByRefund.ExecContext(bg, refundID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: discard refund %s: %w", refundID, err)
+	}
+	return nil
+}
+
+// PutPayment keeps p unless facts of the payment are already kept.
+func (s *Store) PutPayment(ctx context.Context, p *store.Payment) error {
+	args := paymentArgs(p)
+	err := s.do(ctx, func(tx *wtx) error {
+		_, err := tx.st.paymentInsert.ExecContext(bg, args...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: put payment %s/%s: %w", p.Provider, p.PaymentID, err)
+	}
+	return nil
+}
+
+// MarkEvent records a provider's webhook event id; seen reports whether it
+// was recorded before.
+func (s *Store) MarkEvent(ctx context.Context, provider, eventID string, at time.Time) (bool, error) {
+	var seen bool
+	err := s.do(ctx, func(tx *wtx) error {
+		res, err := tx.st.eventInsert.ExecContext(bg, provider, eventID, micros(at))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		seen = n == 0
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlite: mark event %s/%s: %w", provider, eventID, err)
+	}
+	return seen, nil
+}
+
+// PurgeIdempotency deletes idempotency records created before t and returns
+// how many it deleted.
+func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.do(ctx, func(tx *wtx) error {
+		res, err := tx.st.purge.ExecContext(bg, micros(before))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge idempotency: %w", err)
+	}
+	return n, nil
+}
