@@ -19,6 +19,7 @@ var (
 	varName      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	yamlLine     = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 	backquoted   = regexp.MustCompile("`[^`]*`")
+	flowVar      = regexp.MustCompile(`[\[{,]\s*\$\{|:\s+\$\{[^}]*\}\s*[,}\]]`)
 )
 
 // decoder turns bytes into a Config, collecting problems on the way.
@@ -47,13 +48,13 @@ func (d *decoder) decode(data []byte) *Config {
 		return &Config{} // an empty file: all defaults
 	}
 	if err != nil {
-		d.syntax(err)
+		d.syntax(err, data)
 		return nil
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			d.syntax(err)
+			d.syntax(err, data)
 			return nil
 		}
 		d.add(extra.Line, "", "syntax", fmt.Sprintf("a second YAML document starts at line %d; the file must hold one", extra.Line))
@@ -88,17 +89,40 @@ func (d *decoder) decode(data []byte) *Config {
 	return &cfg
 }
 
-// syntax records a YAML parse error with its line.
-func (d *decoder) syntax(err error) {
-	msg := err.Error()
+// syntax records a YAML parse error with its line when yaml.v3 gives one. An
+// unquoted ${VAR} in a flow collection ([...] or {...}) is a YAML error; the
+// message says so.
+func (d *decoder) syntax(err error, data []byte) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = fmt.Sprintf("invalid YAML at line %d: %s", line, m[2])
 	} else {
-		msg = "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")
+		msg = "invalid YAML: " + msg
+	}
+	from, to := line-1, line
+	if line == 0 {
+		from, to = 1, len(data)
+	}
+	for _, l := range lines(data, from, to) {
+		if flowVar.MatchString(l) {
+			msg += ` (inside [ ] or { }, quote a variable: "${NAME}")`
+			break
+		}
 	}
 	d.add(line, "", "syntax", msg)
+}
+
+// lines returns lines from to to (1-based, inclusive) of data, as far as they
+// exist.
+func lines(data []byte, from, to int) []string {
+	all := strings.Split(string(data), "\n")
+	var out []string
+	for i := max(from, 1); i <= to && i <= len(all); i++ {
+		out = append(out, all[i-1])
+	}
+	return out
 }
 
 // scrubYAMLError keeps a yaml.v3 decode error but drops quoted values, which
@@ -228,6 +252,13 @@ func (d *decoder) leaf(n *yaml.Node, t reflect.Type, path string) bool {
 	}
 	v := reflect.New(t)
 	err := n.Decode(v.Interface())
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if t != durationType && n.ShortTag() != "!!int" {
+			err = errors.New("not an integer") // yaml.v3 would truncate 12.5 to 12
+		}
+	}
 	if err == nil {
 		return true
 	}
