@@ -20,7 +20,8 @@ type op struct {
 
 // wtx is the writer's open transaction.
 type wtx struct {
-	st *writeStmts
+	st   *writeStmts
+	conn *sql.Conn
 }
 
 // bg is the context of the writer's own statements: one caller's
@@ -83,7 +84,7 @@ func (s *Store) writeLoop() {
 // that fails rolls the transaction back instead.
 func (s *Store) commit(batch []*op) {
 	st := s.w
-	tx := &wtx{st: st}
+	tx := &wtx{st: st, conn: s.wconn}
 	if _, err := st.begin.ExecContext(bg); err != nil {
 		failAll(batch, fmt.Errorf("sqlite: begin: %w", err))
 		return
