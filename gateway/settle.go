@@ -35,7 +35,7 @@ func (s *Service) replay(ctx context.Context, snap *Snapshot, m *Merchant, rec *
 		return s.internal(err, requestID, "read refund of idempotency key")
 	}
 	if r.Status == normalize.StatusPending {
-		if settled, serr := s.settle(ctx, r, false); serr == nil {
+		if settled, serr := s.settle(ctx, r, s.now().UTC(), false); serr == nil {
 			r = settled
 		}
 	}
@@ -55,7 +55,7 @@ func (s *Service) Sync(ctx context.Context, m *Merchant, id string) (*normalize.
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.budget)
 	defer cancel()
-	return s.settle(ctx, r, true)
+	return s.settle(ctx, r, s.now().UTC(), true)
 }
 
 // settle brings a pending refund up to date with its provider: Lookup, and
@@ -63,7 +63,7 @@ func (s *Service) Sync(ctx context.Context, m *Merchant, id string) (*normalize.
 // flight, send it again under the same key or track id. force skips the
 // wait for a possibly running call (only for an explicit sync, where the
 // in-process guard still applies).
-func (s *Service) settle(ctx context.Context, r *normalize.Refund, force bool) (*normalize.Refund, error) {
+func (s *Service) settle(ctx context.Context, r *normalize.Refund, now time.Time, force bool) (*normalize.Refund, error) {
 	if !s.lock(s.syncing, r.ID) {
 		return r, nil
 	}
@@ -76,7 +76,6 @@ func (s *Service) settle(ctx context.Context, r *normalize.Refund, force bool) (
 	if r.ProviderRefundID != nil {
 		ref.ProviderRefundID = *r.ProviderRefundID
 	}
-	now := s.now().UTC()
 	from := r.Status
 	st, err := s.lookup(ctx, acct, ref)
 	if err != nil {
@@ -91,11 +90,15 @@ func (s *Service) settle(ctx context.Context, r *normalize.Refund, force bool) (
 		}
 		return s.commit(ctx, r, from)
 	}
-	// The provider has no such refund. Resend only when no earlier call can
-	// still land: it is older than the account's timeout, and no request of
-	// this process is running it.
-	inFlight := now.Sub(r.UpdatedAt) < acct.settleAfter() && !force
-	if inFlight || r.Attempts > 0 && now.Sub(r.UpdatedAt) < acct.Timeout {
+	// The provider has no such refund. A provider that deduplicates by our
+	// key can always be asked again. Otherwise resend only when no earlier
+	// call can still land: the last one ended longer ago than the account's
+	// timeout (plus a margin, unless an operator asked for this sync).
+	wait := acct.settleAfter()
+	if force {
+		wait = acct.Timeout
+	}
+	if !acct.Caps.Idempotent && now.Sub(r.UpdatedAt) < wait {
 		return r, s.reschedule(ctx, r, acct, now)
 	}
 	s.log.Info("reconcile: provider has no such refund; sending it", zap.String("refund_id", r.ID), zap.String("provider", acct.Name))
@@ -142,12 +145,17 @@ func (s *Service) reschedule(ctx context.Context, r *normalize.Refund, acct *Acc
 // Reconcile settles every due pending refund once; it returns how many it
 // looked at.
 func (s *Service) Reconcile(ctx context.Context) (int, error) {
-	due, err := s.store.DuePending(ctx, s.now().UTC(), 100)
+	return s.ReconcileAt(ctx, s.now().UTC())
+}
+
+// ReconcileAt is Reconcile as if the time were now.
+func (s *Service) ReconcileAt(ctx context.Context, now time.Time) (int, error) {
+	due, err := s.store.DuePending(ctx, now, 100)
 	if err != nil {
 		return 0, err
 	}
 	for _, r := range due {
-		if _, err := s.settle(ctx, r, false); err != nil {
+		if _, err := s.settle(ctx, r, now, false); err != nil {
 			s.log.Warn("reconcile", zap.String("refund_id", r.ID), zap.Error(err))
 		}
 	}

@@ -58,6 +58,31 @@ type Options struct {
 	ExtraProviders func(sandboxURL string) string
 	// AcmeProviders are added to acme's account list.
 	AcmeProviders []string
+	// Now is the gateway's clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Clock is a settable clock for Options.Now.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock at the current time.
+func NewClock() *Clock { return &Clock{t: time.Now()} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 // Env is a running gateway.
@@ -164,7 +189,7 @@ func Start(t testing.TB, o Options) *Env {
 		}
 		t.Cleanup(func() { st.Close() })
 	}
-	svc := gateway.New(snap, gateway.Options{Store: st, Logger: log})
+	svc := gateway.New(snap, gateway.Options{Store: st, Logger: log, Now: o.Now})
 	app := httpapi.New(svc, httpapi.Options{Logger: log, BodyLimit: 65536, OpenAPI: []byte("openapi: 3.1.0\n"),
 		Ready: func(ctx context.Context) error { return st.Ping(ctx) }})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -180,6 +205,14 @@ func Start(t testing.TB, o Options) *Env {
 		sb.SetWebhookURL(p.provider, e.URL+"/v1/webhooks/"+p.account)
 	}
 	return e
+}
+
+// NoWebhooks stops the sandbox's webhooks, so that only the gateway's own
+// calls (sync, reconciler) can settle a refund.
+func (e *Env) NoWebhooks() {
+	for _, p := range []string{sandbox.ProviderYoco, sandbox.ProviderCheckoutCom, sandbox.ProviderSmartpay} {
+		e.Sandbox.SetWebhookURL(p, "")
+	}
 }
 
 // Payment makes a captured test-mode payment at a sandbox provider

@@ -54,7 +54,7 @@ func TestYocoFullRefundSettlesByWebhook(t *testing.T) {
 		t.Fatalf("ids = %v, %v", m["id"], m["provider_refund_id"])
 	}
 	got := e.WaitStatus(t, m["id"].(string), "succeeded")
-	if ps := got.Str(t, "provider_status"); ps != "refunded" && ps != "reversed" {
+	if ps := got.Str(t, "provider_status"); ps != "succeeded" && ps != "refunded" && ps != "reversed" {
 		t.Errorf("provider_status = %q after the webhook", ps)
 	}
 	if refunds := e.Sandbox.Refunds(sandbox.ProviderYoco, pay); len(refunds) != 1 {
