@@ -56,15 +56,8 @@ func retryDelay(err error, attempt int) time.Duration {
 // call sends r to the provider through its breaker, retrying only when
 // shouldRetry allows. sent reports whether any attempt may have reached the
 // provider.
-func (s *Service) call(ctx context.Context, acct *Account, r *normalize.Refund) (pr *normalize.ProviderRefund, sent bool, err error) {
-	req := providerRequest(r, false)
-	if p, gerr := s.store.GetPayment(ctx, acct.Name, r.PaymentID); gerr == nil {
-		if t, terr := s.store.Totals(ctx, acct.Name, r.PaymentID); terr == nil {
-			// r is stored, so it is counted: it is a full refund when the
-			// payment's refunds, r included, take all of it.
-			req.Full = t.Reserved() == p.Limit()
-		}
-	}
+func (s *Service) call(ctx context.Context, acct *Account, r *normalize.Refund, full bool) (pr *normalize.ProviderRefund, sent bool, err error) {
+	req := providerRequest(r, full)
 	for attempt := 1; ; attempt++ {
 		pr, err = s.callOnce(ctx, acct, req)
 		if err == nil {
@@ -99,11 +92,23 @@ func (s *Service) callOnce(ctx context.Context, acct *Account, req *normalize.Re
 	return v.(*normalize.ProviderRefund), nil
 }
 
+// isFull reports whether stored refund r takes all that is left of its
+// payment: r is counted in the totals, so it does when they reach the limit.
+func (s *Service) isFull(ctx context.Context, acct *Account, r *normalize.Refund) bool {
+	p, err := s.store.GetPayment(ctx, acct.Name, r.PaymentID)
+	if err != nil {
+		return false
+	}
+	t, err := s.store.Totals(ctx, acct.Name, r.PaymentID)
+	return err == nil && t.Reserved() == p.Limit()
+}
+
 // send is phases 2 and 3 for a stored pending refund: call the provider,
 // store the outcome and, when final or accepted, the idempotency answer.
-// first says the refund was just created by this request.
-func (s *Service) send(ctx context.Context, acct *Account, r *normalize.Refund, requestID string, first bool) Answer {
-	pr, sent, err := s.call(ctx, acct, r)
+// first says the refund was just created by this request; full that it
+// takes the whole rest of the payment.
+func (s *Service) send(ctx context.Context, acct *Account, r *normalize.Refund, requestID string, first, full bool) Answer {
+	pr, sent, err := s.call(ctx, acct, r, full)
 	from := r.Status
 	now := s.now().UTC()
 	r.Attempts++

@@ -128,7 +128,7 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 		return s.internal(err, requestID, "read idempotency key")
 	}
 
-	r, acct, p, err := s.prepare(ctx, snap, m, in)
+	r, acct, p, full, err := s.prepare(ctx, snap, m, in)
 	if err != nil {
 		return s.problem(err, requestID)
 	}
@@ -161,47 +161,47 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 		}
 		return a
 	}
-	return s.send(ctx, acct, r, requestID, true)
+	return s.send(ctx, acct, r, requestID, true, full)
 }
 
 // prepare routes, learns the payment and builds the refund to insert.
-func (s *Service) prepare(ctx context.Context, snap *Snapshot, m *Merchant, in *CreateInput) (*normalize.Refund, *Account, *store.Payment, error) {
-	acct, err := s.account(snap, m, in.Provider, in.PaymentID, in.Currency)
+func (s *Service) prepare(ctx context.Context, snap *Snapshot, m *Merchant, in *CreateInput) (r *normalize.Refund, acct *Account, p *store.Payment, full bool, err error) {
+	acct, err = s.account(snap, m, in.Provider, in.PaymentID, in.Currency)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, false, err
 	}
 	if acct.breaker.open() {
-		return nil, nil, nil, unavailable(acct)
+		return nil, nil, nil, false, unavailable(acct)
 	}
-	p, err := s.payment(ctx, acct, in.PaymentID, in.Currency)
+	p, err = s.payment(ctx, acct, in.PaymentID, in.Currency)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, false, err
 	}
 	if in.Currency != "" && in.Currency != p.Currency {
-		return nil, nil, nil, normalize.FieldErr(normalize.CodeCurrencyMismatch, "currency", "payment_currency",
+		return nil, nil, nil, false, normalize.FieldErr(normalize.CodeCurrencyMismatch, "currency", "payment_currency",
 			fmt.Sprintf("currency %s does not match the payment's currency %s", in.Currency, p.Currency))
 	}
 	if p.Livemode != acct.Caps.Livemode {
-		return nil, nil, nil, normalize.FieldErr(normalize.CodeModeMismatch, "payment_id", "livemode",
+		return nil, nil, nil, false, normalize.FieldErr(normalize.CodeModeMismatch, "payment_id", "livemode",
 			fmt.Sprintf("payment %s is %s but account %s uses a %s key", in.PaymentID, modeName(p.Livemode), acct.Name, modeName(acct.Caps.Livemode)))
 	}
 	totals, err := s.store.Totals(ctx, acct.Name, in.PaymentID)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, false, err
 	}
 	rest := p.Limit() - totals.Reserved()
 	if rest <= 0 {
-		return nil, nil, nil, fullyRefunded(in.PaymentID)
+		return nil, nil, nil, false, fullyRefunded(in.PaymentID)
 	}
 	amount := rest
 	if in.Amount != nil {
 		amount = *in.Amount
 		if amount > rest {
-			return nil, nil, nil, exceeds(amount, rest, p.Currency)
+			return nil, nil, nil, false, exceeds(amount, rest, p.Currency)
 		}
 	}
 	now := s.now().UTC()
-	r := &normalize.Refund{
+	r = &normalize.Refund{
 		ID: s.ids.next(now), Object: "refund", MerchantID: m.ID, Provider: acct.Name, ProviderType: acct.Type,
 		PaymentID: in.PaymentID, Amount: amount, Currency: p.Currency, Status: normalize.StatusPending,
 		Reason: in.Reason, Description: in.Description, Reference: in.Reference, Metadata: in.Metadata,
@@ -209,13 +209,13 @@ func (s *Service) prepare(ctx context.Context, snap *Snapshot, m *Merchant, in *
 	}
 	req := providerRequest(r, amount == rest)
 	if !req.Full && !acct.Caps.Partial {
-		return nil, nil, nil, normalize.FieldErr(normalize.CodePartialRefundUnsupported, "amount", "partial_unsupported",
+		return nil, nil, nil, false, normalize.FieldErr(normalize.CodePartialRefundUnsupported, "amount", "partial_unsupported",
 			fmt.Sprintf("account %s (%s) refunds only the whole payment: omit amount or send %d", acct.Name, acct.Type, rest))
 	}
 	if err := providers.CheckRequest(acct.Type, acct.Caps, req); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, false, err
 	}
-	return r, acct, p, nil
+	return r, acct, p, req.Full, nil
 }
 
 // account resolves the account a request goes to.

@@ -102,7 +102,7 @@ func (s *Service) settle(ctx context.Context, r *normalize.Refund, now time.Time
 		return r, s.reschedule(ctx, r, acct, now)
 	}
 	s.log.Info("reconcile: provider has no such refund; sending it", zap.String("refund_id", r.ID), zap.String("provider", acct.Name))
-	a := s.send(ctx, acct, r, "", false)
+	a := s.send(ctx, acct, r, "", false, s.isFull(ctx, acct, r))
 	if a.Refund != nil {
 		return a.Refund, nil
 	}
@@ -214,7 +214,7 @@ func (s *Service) Approve(ctx context.Context, m *Merchant, id, requestID string
 		}
 		return s.internal(err, requestID, "approve refund")
 	}
-	a := s.send(ctx, acct, r, requestID, false)
+	a := s.send(ctx, acct, r, requestID, false, s.isFull(ctx, acct, r))
 	if a.Status == http.StatusCreated || a.Status == http.StatusAccepted {
 		a.Status = http.StatusOK
 	}
