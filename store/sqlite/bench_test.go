@@ -44,7 +44,7 @@ func create(b *testing.B, s store.Store, r *normalize.Refund) {
 func BenchmarkCreate(b *testing.B) {
 	s := benchStore(b)
 	for b.Loop() {
-		create(b, s, refund("p"))
+		create(b, s, refund(storetest.NewID()))
 	}
 }
 
@@ -55,7 +55,7 @@ func BenchmarkCreateParallel(b *testing.B) {
 	b.SetParallelism(64)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			create(b, s, refund("p"))
+			create(b, s, refund(storetest.NewID()))
 		}
 	})
 }
@@ -68,7 +68,7 @@ func BenchmarkRefundParallel(b *testing.B) {
 	ctx := context.Background()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			r := refund("p")
+			r := refund(storetest.NewID())
 			create(b, s, r)
 			r.Status = normalize.StatusSucceeded
 			if err := s.UpdateRefund(ctx, r, normalize.StatusPending, &store.Answer{Status: 201, Body: []byte(`{}`)}); err != nil {

@@ -28,7 +28,8 @@ CREATE TABLE refunds (
 
 CREATE INDEX refunds_merchant_id ON refunds (merchant_id, id);
 CREATE INDEX refunds_merchant_payment ON refunds (merchant_id, payment_id);
-CREATE INDEX refunds_ledger ON refunds (provider, payment_id, status);
+-- amount makes the ledger sum an index-only scan.
+CREATE INDEX refunds_ledger ON refunds (provider, payment_id, status, amount);
 CREATE INDEX refunds_due ON refunds (status, next_sync_at);
 CREATE INDEX refunds_provider_refund ON refunds (provider, provider_refund_id);
 
