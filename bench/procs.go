@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// proc is a child process the harness started.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{}
+	err  error
+}
+
+// start runs bin with args, its output going to logPath.
+func start(name, bin string, args []string, env []string, logPath string) (*proc, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: f, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM, waits up to 10 s, then SIGKILL.
+func (p *proc) stop() {
+	if p == nil {
+		return
+	}
+	if !p.exited() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	p.log.Close()
+}
+
+// freeAddr returns a loopback address with a port nobody listens on now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitHTTP polls url until it answers 200, the process exits or the
+// timeout passes.
+func waitHTTP(ctx context.Context, p *proc, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	c := &http.Client{Timeout: time.Second}
+	var last string
+	for time.Now().Before(deadline) {
+		if p.exited() {
+			return fmt.Errorf("%s exited (%v) before %s answered; see %s", p.name, p.err, url, p.log.Name())
+		}
+		resp, err := c.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s: %s not ready after %s (last: %s); see %s", p.name, url, timeout, last, p.log.Name())
+}
+
+// buildGateway builds ./cmd/refundgate into dir.
+func buildGateway(ctx context.Context, root, dir string, log io.Writer) (string, error) {
+	bin := filepath.Join(dir, "refundgate")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/refundgate")
+	cmd.Dir = root
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	fmt.Fprintf(log, "building: go build -o %s ./cmd/refundgate\n", bin)
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/refundgate: %w\n%s", err, out.String())
+	}
+	return bin, nil
+}
+
+// rssSampler reads VmRSS of one process every second.
+type rssSampler struct {
+	mu      sync.Mutex
+	samples []rssSample
+	stopped chan struct{}
+	cancel  context.CancelFunc
+}
+
+type rssSample struct {
+	At    time.Time
+	KB    int64
+	Phase string
+}
+
+func readRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseVmRSS(b)
+}
+
+// parseVmRSS reads the VmRSS line of /proc/<pid>/status, in KB.
+func parseVmRSS(status []byte) (int64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 0 {
+				break
+			}
+			return strconv.ParseInt(f[0], 10, 64)
+		}
+	}
+	return 0, errors.New("no VmRSS line")
+}
+
+func newRSSSampler(pid int, phase func() string) *rssSampler {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &rssSampler{stopped: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(s.stopped)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			if kb, err := readRSS(pid); err == nil {
+				s.mu.Lock()
+				s.samples = append(s.samples, rssSample{At: time.Now(), KB: kb, Phase: phase()})
+				s.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+func (s *rssSampler) stop() {
+	if s == nil {
+		return
+	}
+	s.cancel()
+	<-s.stopped
+}
+
+func (s *rssSampler) snapshot() []rssSample {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]rssSample(nil), s.samples...)
+}
+
+func (s *rssSampler) peakSince(t time.Time) int64 {
+	var peak int64
+	for _, x := range s.snapshot() {
+		if !x.At.Before(t) && x.KB > peak {
+			peak = x.KB
+		}
+	}
+	return peak
+}
+
+// last returns the newest sample's KB.
+func (s *rssSampler) last() int64 {
+	ss := s.snapshot()
+	if len(ss) == 0 {
+		return 0
+	}
+	return ss[len(ss)-1].KB
+}
+
+func (s *rssSampler) report() RSSReport {
+	ss := s.snapshot()
+	if len(ss) == 0 {
+		return RSSReport{}
+	}
+	r := RSSReport{StartKB: ss[0].KB, EndKB: ss[len(ss)-1].KB, Samples: len(ss)}
+	for _, x := range ss {
+		if x.KB > r.PeakKB {
+			r.PeakKB = x.KB
+		}
+	}
+	return r
+}
+
+// soakReport judges memory over a soak window: flat when the end RSS is
+// within 20% of the RSS right after the warm-up.
+func soakReport(ss []rssSample, from time.Time, warmup time.Duration) (warm, end, peak int64, curve []int64) {
+	var next time.Time
+	for _, x := range ss {
+		if x.At.Before(from) {
+			continue
+		}
+		if warm == 0 && !x.At.Before(from.Add(warmup)) {
+			warm = x.KB
+		}
+		if x.KB > peak {
+			peak = x.KB
+		}
+		end = x.KB
+		if next.IsZero() || !x.At.Before(next) {
+			curve = append(curve, x.KB)
+			next = x.At.Add(time.Minute)
+		}
+	}
+	if warm == 0 {
+		warm = end
+	}
+	return warm, end, peak, curve
+}
+
+// logTail remembers how far the gateway log was read, to attribute new
+// warn/error lines to the scenario that caused them.
+type logTail struct {
+	path   string
+	offset int64
+	counts map[string]*LogLine
+}
+
+// read collects warn and error lines written since the last call.
+func (t *logTail) read() {
+	f, err := os.Open(t.path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if _, err := f.Seek(t.offset, io.SeekStart); err != nil {
+		return
+	}
+	r := bufio.NewReaderSize(f, 1<<16)
+	for {
+		line, err := r.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			t.offset += int64(len(line))
+			t.add(bytes.TrimSpace(line))
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (t *logTail) add(line []byte) {
+	if len(line) == 0 {
+		return
+	}
+	var m struct {
+		Level string `json:"level"`
+		Msg   string `json:"msg"`
+	}
+	if json.Unmarshal(line, &m) != nil {
+		m.Level, m.Msg = "?", truncate(string(line), 120)
+	}
+	if m.Level == "debug" || m.Level == "info" {
+		return
+	}
+	k := m.Level + "\x00" + m.Msg
+	if t.counts == nil {
+		t.counts = map[string]*LogLine{}
+	}
+	if l := t.counts[k]; l != nil {
+		l.Count++
+		return
+	}
+	t.counts[k] = &LogLine{Level: m.Level, Msg: m.Msg, Count: 1, First: string(line)}
+}
+
+func (t *logTail) lines() []LogLine {
+	var out []LogLine
+	for _, l := range t.counts {
+		out = append(out, *l)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Count > out[j].Count })
+	return out
+}

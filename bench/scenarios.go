@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+func (h *harness) want(s string) bool {
+	for _, x := range strings.Split(h.opts.scenarios, ",") {
+		if strings.TrimSpace(x) == s {
+			return true
+		}
+	}
+	return false
+}
+
+// measure runs one scenario and keeps it in the results.
+func (h *harness) measure(ctx context.Context, spec loadSpec) (*Scenario, error) {
+	h.rest(ctx)
+	h.printf("%s: %.0f/s for %s against the %s", spec.Name, spec.Rate, spec.Duration, spec.Target)
+	s, err := h.runK6(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	pass, why := judge(s)
+	s.Pass = pass
+	h.res.Scenarios = append(h.res.Scenarios, s)
+	h.printf("%s: %.0f/s answered as expected (ok %.2f%%, dropped %.2f%%) %s", spec.Name, s.Throughput, 100*s.OKRate, 100*droppedRatio(s), why)
+	if len(s.Unexpected) > 0 {
+		h.printf("%s: unexpected statuses %s; gateway log: %s", spec.Name, formatCounts(s.Unexpected), filepath.Join(h.runDir, "gateway.log"))
+	}
+	return s, nil
+}
+
+// rest pauses between runs so that one run's backlog does not load the next.
+func (h *harness) rest(ctx context.Context) {
+	if h.seq == 0 {
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(h.opts.pause):
+	}
+}
+
+// search finds the highest passing rate for a mix: it doubles from the
+// start rate until a step fails (or the ceiling passes), then bisects.
+func (h *harness) search(ctx context.Context, name string, mix [][2]any, startRate float64) (float64, error) {
+	s := &Search{Scenario: name}
+	h.res.Searches[name] = s
+	try := func(rate float64) (bool, error) {
+		h.rest(ctx)
+		sc, err := h.runK6(ctx, loadSpec{Name: name + "-search", Rate: rate, Duration: h.opts.step, Mix: mix, Target: "gateway"})
+		if err != nil {
+			return false, err
+		}
+		pass, why := judge(sc)
+		p99 := 0.0
+		for _, o := range sc.Ops {
+			p99 = math.Max(p99, o.P99)
+		}
+		s.Steps = append(s.Steps, &Step{Rate: rate, Throughput: sc.Throughput, OKRate: sc.OKRate, Dropped: droppedRatio(sc), P99ms: p99, Pass: pass, Why: why})
+		h.printf("search %s: %.0f/s offered → %.0f/s ok, p99 %.1f ms: %s %s", name, rate, sc.Throughput, p99, map[bool]string{true: "pass", false: "fail"}[pass], why)
+		if len(sc.Unexpected) > 0 {
+			h.printf("search %s: unexpected statuses %s", name, formatCounts(sc.Unexpected))
+		}
+		return pass, nil
+	}
+	var lo, hi float64
+	rate := startRate
+	for {
+		pass, err := try(rate)
+		if err != nil {
+			return 0, err
+		}
+		if !pass {
+			hi = rate
+			break
+		}
+		lo = rate
+		if rate >= h.opts.ceiling {
+			break
+		}
+		rate = math.Min(rate*2, h.opts.ceiling)
+	}
+	// Even the start failed: halve until something passes.
+	for r := startRate / 2; lo == 0 && r >= 25; r /= 2 {
+		pass, err := try(r)
+		if err != nil {
+			return 0, err
+		}
+		if pass {
+			lo = r
+		} else {
+			hi = r
+		}
+	}
+	for i := 0; i < h.opts.bisections && lo > 0 && hi > lo && (hi-lo)/lo > 0.05; i++ {
+		mid := roundRate((lo + hi) / 2)
+		pass, err := try(mid)
+		if err != nil {
+			return 0, err
+		}
+		if pass {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	s.Max = lo
+	h.printf("search %s: max %.0f/s", name, lo)
+	return lo, nil
+}
+
+// roundRate rounds to a readable rate: 2 significant digits.
+func roundRate(r float64) float64 {
+	if r <= 0 {
+		return 0
+	}
+	p := math.Pow(10, math.Floor(math.Log10(r))-1)
+	return math.Round(r/p) * p
+}
+
+func (h *harness) scenarios(ctx context.Context) error {
+	o := h.opts
+	max := o.rate
+	if max == 0 && (h.want("create") || h.want("half") || h.want("mixed")) {
+		var err error
+		if max, err = h.search(ctx, "create", mixCreate, o.startRate); err != nil {
+			return err
+		}
+	}
+	h.res.MaxCreateRate = max
+	if max == 0 && (h.want("create") || h.want("half") || h.want("mixed")) {
+		return fmt.Errorf("no create rate passed, not even %.0f/s; see %s", 25.0, filepath.Join(h.runDir, "gateway.log"))
+	}
+	if h.want("create") {
+		var prof chan *Profile
+		if o.profile {
+			prof = make(chan *Profile, 1)
+			go func() { prof <- h.takeProfile(ctx) }()
+		}
+		if _, err := h.measure(ctx, loadSpec{Name: "create-max", Rate: max, Duration: o.duration, Mix: mixCreate, Target: "gateway"}); err != nil {
+			return err
+		}
+		if prof != nil {
+			h.res.Profile = <-prof
+		}
+	}
+	if h.want("half") {
+		if _, err := h.measure(ctx, loadSpec{Name: "create-half", Rate: roundRate(max / 2), Duration: o.duration, Mix: mixCreate, Target: "gateway"}); err != nil {
+			return err
+		}
+		if _, err := h.measure(ctx, loadSpec{Name: "provider-half", Rate: roundRate(max / 2), Duration: o.duration, Mix: mixProvider, Target: "provider"}); err != nil {
+			return err
+		}
+	}
+	if h.want("replay") {
+		rmax, err := h.search(ctx, "replay", mixReplay, math.Max(o.startRate, 1000))
+		if err != nil {
+			return err
+		}
+		h.res.MaxReplayRate = rmax
+		if rmax > 0 {
+			if _, err := h.measure(ctx, loadSpec{Name: "replay-max", Rate: rmax, Duration: o.duration, Mix: mixReplay, Target: "gateway"}); err != nil {
+				return err
+			}
+		}
+	}
+	if h.want("read") {
+		rmax, err := h.search(ctx, "read", mixRead, math.Max(o.startRate, 1000))
+		if err != nil {
+			return err
+		}
+		if rmax > 0 {
+			if _, err := h.measure(ctx, loadSpec{Name: "read-max", Rate: rmax, Duration: o.duration, Mix: mixRead, Target: "gateway"}); err != nil {
+				return err
+			}
+		}
+	}
+	if h.want("mixed") {
+		if _, err := h.measure(ctx, loadSpec{Name: "mixed", Rate: max, Duration: o.duration, Mix: mixMixed, Target: "gateway"}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// soak runs the fixed-rate create load for --soak and judges memory.
+func (h *harness) soak(ctx context.Context) error {
+	max := h.opts.rate
+	if max == 0 {
+		var err error
+		if max, err = h.search(ctx, "create", mixCreate, h.opts.startRate); err != nil {
+			return err
+		}
+	}
+	h.res.MaxCreateRate = max
+	rate := roundRate(max / 2)
+	from := time.Now()
+	s, err := h.measure(ctx, loadSpec{Name: "create-soak", Rate: rate, Duration: h.opts.soak, Mix: mixCreate, Target: "gateway"})
+	if err != nil {
+		return err
+	}
+	warm, end, peak, curve := soakReport(h.rss.snapshot(), from, h.opts.soakWarmup)
+	sk := &Soak{Rate: s.Rate, Duration: h.opts.soak.String(), WarmupKB: warm, EndKB: end, PeakKB: peak, Curve: curve}
+	if warm > 0 {
+		sk.GrowthRatio = float64(end) / float64(warm)
+	}
+	sk.Flat = sk.GrowthRatio > 0 && sk.GrowthRatio <= 1.2
+	h.res.Soak = sk
+	return nil
+}
+
+// takeProfile fetches a 15 s CPU profile from the gateway's pprof endpoint
+// a few seconds into create-max and prints its top functions.
+func (h *harness) takeProfile(ctx context.Context) *Profile {
+	select {
+	case <-ctx.Done():
+		return &Profile{Err: ctx.Err().Error()}
+	case <-time.After(h.opts.pause + 4*time.Second):
+	}
+	url := "http://" + h.opts.pprofAddr + "/debug/pprof/profile?seconds=15"
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(url)
+	if err != nil {
+		return &Profile{Err: fmt.Sprintf("no profile from %s: %v — the gateway does not serve pprof on REFUNDGATE_PPROF_ADDR yet (see BENCHMARKS.md)", url, err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &Profile{Err: fmt.Sprintf("no profile from %s: status %d", url, resp.StatusCode)}
+	}
+	file := filepath.Join(h.outDir, "cpu-"+h.runID+".pprof")
+	f, err := os.Create(file)
+	if err != nil {
+		return &Profile{Err: err.Error()}
+	}
+	_, err = io.Copy(f, resp.Body)
+	f.Close()
+	if err != nil {
+		return &Profile{Err: err.Error()}
+	}
+	p := &Profile{File: file}
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=30", h.bin, file).CombinedOutput()
+	if err != nil {
+		p.Err = fmt.Sprintf("go tool pprof: %v: %s", err, out)
+	}
+	p.Top = string(out)
+	// Keep the binary beside the profile so that it can be read later.
+	_ = copyFile(h.bin, filepath.Join(h.outDir, "refundgate-"+h.runID))
+	return p
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

@@ -1,0 +1,138 @@
+// The k6 load script of `go run ./bench`. The harness writes a JSON
+// configuration and passes its path in BENCH_CONFIG; nothing here is edited
+// by hand between runs.
+//
+// Every iteration is one request; the constant-arrival-rate executor starts
+// iterations at cfg.rate per second whether or not earlier ones finished (an
+// open arrival model), so a slow gateway shows up as latency and dropped
+// iterations, never as a politely lower offered rate.
+import http from 'k6/http';
+import { check } from 'k6';
+import { SharedArray } from 'k6/data';
+import { Counter, Rate } from 'k6/metrics';
+
+const cfg = JSON.parse(open(__ENV.BENCH_CONFIG));
+
+const payments = new SharedArray('payments', () => JSON.parse(open(cfg.pool_file)).payments);
+const replays = new SharedArray('replays', () => JSON.parse(open(cfg.pool_file)).replays || []);
+const refundIDs = new SharedArray('refund_ids', () => JSON.parse(open(cfg.pool_file)).refund_ids || []);
+
+// ok is the share of requests answered with the expected status (and, for
+// replays, Idempotent-Replayed: true); unexpected counts the others by
+// status (0 = no answer: timeout, connection refused or reset).
+const ok = new Rate('ok');
+const unexpected = new Counter('unexpected');
+
+export const STATUSES = ['0', '200', '201', '202', '400', '401', '404', '409', '413', '415', '422', '429', '500', '502', '503', '504', 'other'];
+export const OPS = ['create', 'replay', 'get', 'list', 'provider'];
+
+const thresholds = {};
+// A threshold on a tagged sub-metric is what makes k6 report it in the
+// summary; these can never fail.
+for (const op of OPS) {
+  thresholds[`http_req_duration{op:${op}}`] = ['max>=0'];
+  thresholds[`ok{op:${op}}`] = ['rate>=0'];
+}
+for (const s of STATUSES) {
+  thresholds[`unexpected{status:${s}}`] = ['count>=0'];
+}
+
+export const options = {
+  discardResponseBodies: true,
+  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(50)', 'p(90)', 'p(99)', 'p(99.9)'],
+  thresholds: thresholds,
+  scenarios: {
+    load: {
+      executor: 'constant-arrival-rate',
+      rate: cfg.rate,
+      timeUnit: '1s',
+      duration: cfg.duration,
+      preAllocatedVUs: cfg.pre_vus,
+      maxVUs: cfg.max_vus,
+      gracefulStop: '5s',
+    },
+  },
+};
+
+const jsonHeaders = {
+  'Content-Type': 'application/json',
+  Authorization: `Bearer ${cfg.api_key}`,
+};
+const authOnly = { Authorization: `Bearer ${cfg.api_key}` };
+
+function pick(arr) {
+  return arr[Math.floor(Math.random() * arr.length)];
+}
+
+function record(op, res, good) {
+  ok.add(good, { op: op });
+  if (!good) {
+    const s = String(res.status);
+    unexpected.add(1, { op: op, status: STATUSES.includes(s) ? s : 'other' });
+  }
+}
+
+function create() {
+  const p = pick(payments);
+  const key = `${__VU}-${__ITER}-${cfg.run_id}`;
+  const body = `{"payment_id":"${p}","amount":${cfg.amount},"currency":"${cfg.currency}","reference":"bench"}`;
+  const headers = Object.assign({ 'Idempotency-Key': key }, jsonHeaders);
+  const res = http.post(`${cfg.gateway}/v1/refunds`, body, { headers: headers, tags: { op: 'create' }, timeout: cfg.timeout });
+  record('create', res, check(res, { 'create 201': (r) => r.status === 201 }));
+}
+
+function replay() {
+  const r0 = pick(replays);
+  const headers = Object.assign({ 'Idempotency-Key': r0.key }, jsonHeaders);
+  const res = http.post(`${cfg.gateway}/v1/refunds`, r0.body, { headers: headers, tags: { op: 'replay' }, timeout: cfg.timeout });
+  record('replay', res, check(res, {
+    'replay 201 replayed': (r) => r.status === 201 && r.headers['Idempotent-Replayed'] === 'true',
+  }));
+}
+
+function get() {
+  const id = pick(refundIDs);
+  const res = http.get(`${cfg.gateway}/v1/refunds/${id}`, { headers: authOnly, tags: { op: 'get', name: 'GET /v1/refunds/{id}' }, timeout: cfg.timeout });
+  record('get', res, check(res, { 'get 200': (r) => r.status === 200 }));
+}
+
+function list() {
+  const res = http.get(`${cfg.gateway}/v1/refunds?limit=20`, { headers: authOnly, tags: { op: 'list' }, timeout: cfg.timeout });
+  record('list', res, check(res, { 'list 200': (r) => r.status === 200 }));
+}
+
+// provider is the same refund sent straight to the Checkout.com simulator
+// with the raw secret key, as the adapter sends it.
+function provider() {
+  const p = pick(payments);
+  const body = `{"value":${cfg.amount},"trackId":"bk-${__VU}-${__ITER}-${cfg.run_id}"}`;
+  const res = http.post(`${cfg.sandbox}/checkoutcom/v2/charges/${p}/refund`, body, {
+    headers: { 'Content-Type': 'application/json', Authorization: cfg.provider_key },
+    tags: { op: 'provider' },
+    timeout: cfg.timeout,
+  });
+  record('provider', res, check(res, { 'provider 200': (r) => r.status === 200 || r.status === 201 }));
+}
+
+const ops = { create: create, replay: replay, get: get, list: list, provider: provider };
+
+// cfg.mix is [[op, weight], …]; the weights sum to 1.
+export default function () {
+  if (cfg.mix.length === 1) {
+    ops[cfg.mix[0][0]]();
+    return;
+  }
+  let x = Math.random();
+  for (const [op, w] of cfg.mix) {
+    if (x < w) {
+      ops[op]();
+      return;
+    }
+    x -= w;
+  }
+  ops[cfg.mix[cfg.mix.length - 1][0]]();
+}
+
+export function handleSummary(data) {
+  return { [cfg.summary_path]: JSON.stringify(data) };
+}

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// sandboxKeys is GET /_sandbox/keys.
+type sandboxKeys map[string]struct {
+	TestSecretKey string `json:"test_secret_key"`
+	LiveSecretKey string `json:"live_secret_key"`
+	WebhookSecret string `json:"webhook_secret"`
+}
+
+// configYAML is the gateway's configuration for the run: SQLite in the data
+// directory, warn logs, one merchant, the Checkout.com and Smartpay sandbox
+// accounts routed by prefix, and breakers that never open under load.
+func configYAML(addr, dbPath, sandboxURL, apiKey string, keys sandboxKeys) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "server: {addr: %q}\n", addr)
+	fmt.Fprintf(&b, "store: {driver: sqlite, dsn: %q}\n", dbPath)
+	b.WriteString("log: {level: warn, format: json}\n")
+	b.WriteString("merchants:\n")
+	fmt.Fprintf(&b, "  - id: bench\n    api_keys: [%q]\n    providers: [checkoutcom-sandbox, smartpay-sandbox]\n", apiKey)
+	b.WriteString("providers:\n")
+	for _, p := range []struct{ name, typ, key, path string }{
+		{"checkoutcom-sandbox", "checkoutcom", "checkoutcom", "/checkoutcom/v2"},
+		{"smartpay-sandbox", "smartpay", "smartpay", "/smartpay/v1"},
+	} {
+		k := keys[p.key]
+		fmt.Fprintf(&b, "  - {name: %s, type: %s, base_url: %q, secret_key: %q, webhook_secret: %q, timeout: 10s,\n", p.name, p.typ, sandboxURL+p.path, k.TestSecretKey, k.WebhookSecret)
+		b.WriteString("     breaker: {consecutive_failures: 1000000, open_for: 1s, half_open_requests: 1}}\n")
+	}
+	b.WriteString("routes:\n")
+	b.WriteString("  - {merchant: bench, payment_id_prefix: \"charge_\", provider: checkoutcom-sandbox}\n")
+	b.WriteString("  - {merchant: bench, payment_id_prefix: \"payment_\", provider: smartpay-sandbox}\n")
+	return b.String()
+}
+
+// startAll starts the sandbox, writes the configuration and starts the
+// gateway, then waits for /readyz.
+func (h *harness) startAll(ctx context.Context) error {
+	sbAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	h.sandbox, err = start("sandbox", h.bin, []string{"sandbox", "--addr", sbAddr}, nil, filepath.Join(h.runDir, "sandbox.log"))
+	if err != nil {
+		return err
+	}
+	h.sandboxURL = "http://" + sbAddr
+	if err := waitHTTP(ctx, h.sandbox, h.sandboxURL+"/_sandbox/keys", 20*time.Second); err != nil {
+		return err
+	}
+	var keys sandboxKeys
+	if err := getJSON(h.sandboxURL+"/_sandbox/keys", &keys); err != nil {
+		return fmt.Errorf("sandbox keys: %w", err)
+	}
+	if keys["checkoutcom"].TestSecretKey == "" {
+		return fmt.Errorf("sandbox keys: no checkoutcom test key in %v", keys)
+	}
+	h.providerKey = keys["checkoutcom"].TestSecretKey
+
+	var kb [12]byte
+	_, _ = rand.Read(kb[:])
+	h.apiKey = "rk_test_bench_" + hex.EncodeToString(kb[:])
+	gwAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	h.gatewayURL = "http://" + gwAddr
+	cfgPath := filepath.Join(h.runDir, "refundgate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(configYAML(gwAddr, filepath.Join(h.dataDir, "refundgate.db"), h.sandboxURL, h.apiKey, keys)), 0o600); err != nil {
+		return err
+	}
+	var env []string
+	if h.opts.profile {
+		env = append(env, "REFUNDGATE_PPROF_ADDR="+h.opts.pprofAddr)
+	}
+	gwLog := filepath.Join(h.runDir, "gateway.log")
+	h.gateway, err = start("gateway", h.bin, []string{"serve", "--config", cfgPath}, env, gwLog)
+	if err != nil {
+		return err
+	}
+	h.gwLog = &logTail{path: gwLog}
+	h.printf("sandbox on %s (pid %d), gateway on %s (pid %d), config %s", h.sandboxURL, h.sandbox.pid(), h.gatewayURL, h.gateway.pid(), cfgPath)
+	if err := waitHTTP(ctx, h.gateway, h.gatewayURL+"/readyz", 30*time.Second); err != nil {
+		return err
+	}
+	h.setPhase("setup")
+	h.rss = newRSSSampler(h.gateway.pid(), h.getPhase)
+	return nil
+}
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// answer is one HTTP answer read whole.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+func do(method, url string, header map[string]string, body string) (*answer, error) {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return &answer{status: resp.StatusCode, header: resp.Header, body: b}, err
+}
+
+func (a *answer) want(what string, status int) error {
+	if a.status != status {
+		return fmt.Errorf("%s: got %d, want %d: %s", what, a.status, status, truncate(string(a.body), 600))
+	}
+	return nil
+}
+
+// replayCase is one key and body the replay scenario sends again and again.
+type replayCase struct {
+	Key  string `json:"key"`
+	Body string `json:"body"`
+}
+
+// pool is what k6 reads through SharedArray.
+type pool struct {
+	Payments  []string     `json:"payments"`
+	Replays   []replayCase `json:"replays"`
+	RefundIDs []string     `json:"refund_ids"`
+}
+
+// prepare makes the payment pool, checks each path once by hand (so a
+// broken gateway fails here with its answer, not as a wall of k6 errors),
+// and records the replay cases and refund ids for k6.
+func (h *harness) prepare(ctx context.Context) error {
+	start := time.Now()
+	ids := make([]string, h.opts.payments)
+	if err := parallel(ctx, 16, h.opts.payments, func(i int) error {
+		a, err := do("POST", h.sandboxURL+"/_sandbox/payments", map[string]string{"Content-Type": "application/json"},
+			fmt.Sprintf(`{"provider":"checkoutcom","amount":%d,"currency":"EUR"}`, h.opts.value))
+		if err != nil {
+			return err
+		}
+		if err := a.want("POST /_sandbox/payments", http.StatusCreated); err != nil {
+			return err
+		}
+		var out struct {
+			PaymentID string `json:"payment_id"`
+		}
+		if err := json.Unmarshal(a.body, &out); err != nil || out.PaymentID == "" {
+			return fmt.Errorf("POST /_sandbox/payments: no payment_id in %s", a.body)
+		}
+		ids[i] = out.PaymentID
+		return nil
+	}); err != nil {
+		return err
+	}
+	h.payments = ids
+	h.printf("payment pool: %d Checkout.com charges of %d EUR cents in %s", len(ids), h.opts.value, time.Since(start).Round(time.Millisecond))
+
+	auth := map[string]string{"Authorization": "Bearer " + h.apiKey}
+	create := func(key, body string) (*answer, error) {
+		return do("POST", h.gatewayURL+"/v1/refunds", map[string]string{"Authorization": "Bearer " + h.apiKey,
+			"Content-Type": "application/json", "Idempotency-Key": key}, body)
+	}
+	body := func(i int) string {
+		return fmt.Sprintf(`{"payment_id":"%s","amount":1,"currency":"EUR","reference":"bench"}`, ids[i%len(ids)])
+	}
+	// The provider alone.
+	a, err := do("POST", h.sandboxURL+"/checkoutcom/v2/charges/"+ids[0]+"/refund",
+		map[string]string{"Authorization": h.providerKey, "Content-Type": "application/json"}, `{"value":1,"trackId":"bench-smoke"}`)
+	if err != nil {
+		return fmt.Errorf("provider smoke: %w", err)
+	}
+	if err := a.want("POST sandbox /checkoutcom/v2/charges/{id}/refund", http.StatusOK); err != nil {
+		return err
+	}
+	// Replay cases: create each, then check that a resend is a replay.
+	p := pool{Payments: ids}
+	for i := 0; i < h.opts.replayKeys; i++ {
+		rc := replayCase{Key: fmt.Sprintf("bench-replay-%s-%d", h.runID, i), Body: body(i)}
+		a, err := create(rc.Key, rc.Body)
+		if err != nil {
+			return fmt.Errorf("create smoke: %w", err)
+		}
+		if err := a.want("POST /v1/refunds (first)", http.StatusCreated); err != nil {
+			return err
+		}
+		a, err = create(rc.Key, rc.Body)
+		if err != nil {
+			return fmt.Errorf("replay smoke: %w", err)
+		}
+		if err := a.want("POST /v1/refunds (replay)", http.StatusCreated); err != nil {
+			return err
+		}
+		if a.header.Get("Idempotent-Replayed") != "true" {
+			return fmt.Errorf("POST /v1/refunds (replay): no Idempotent-Replayed: true; headers %v", a.header)
+		}
+		p.Replays = append(p.Replays, rc)
+	}
+	// Refunds for the reads.
+	p.RefundIDs = make([]string, h.opts.readRefunds)
+	if err := parallel(ctx, 8, h.opts.readRefunds, func(i int) error {
+		a, err := create(fmt.Sprintf("bench-read-%s-%d", h.runID, i), body(i+7))
+		if err != nil {
+			return err
+		}
+		if err := a.want("POST /v1/refunds", http.StatusCreated); err != nil {
+			return err
+		}
+		var out struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(a.body, &out); err != nil || out.ID == "" {
+			return fmt.Errorf("POST /v1/refunds: no id in %s", a.body)
+		}
+		p.RefundIDs[i] = out.ID
+		return nil
+	}); err != nil {
+		return err
+	}
+	if a, err = do("GET", h.gatewayURL+"/v1/refunds/"+p.RefundIDs[0], auth, ""); err != nil {
+		return err
+	}
+	if err := a.want("GET /v1/refunds/{id}", http.StatusOK); err != nil {
+		return err
+	}
+	if a, err = do("GET", h.gatewayURL+"/v1/refunds?limit=20", auth, ""); err != nil {
+		return err
+	}
+	if err := a.want("GET /v1/refunds?limit=20", http.StatusOK); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(p)
+	h.poolFile = filepath.Join(h.runDir, "pool.json")
+	if err := os.WriteFile(h.poolFile, b, 0o644); err != nil {
+		return err
+	}
+	h.printf("smoke checks passed: create 201, replay 201 + Idempotent-Replayed, get 200, list 200, provider 200; %d replay keys, %d refunds for reads", len(p.Replays), len(p.RefundIDs))
+	return nil
+}
+
+// parallel runs f(0…n-1) on workers goroutines and returns the first error.
+func parallel(ctx context.Context, workers, n int, f func(i int) error) error {
+	var (
+		mu   sync.Mutex
+		next int
+		err  error
+		wg   sync.WaitGroup
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if err != nil || next >= n || ctx.Err() != nil {
+					mu.Unlock()
+					return
+				}
+				i := next
+				next++
+				mu.Unlock()
+				if e := f(i); e != nil {
+					mu.Lock()
+					if err == nil {
+						err = e
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
