@@ -77,9 +77,9 @@ func TestVUs(t *testing.T) {
 		cap           int
 		wantPre, wMax int
 	}{
-		{100, 4000, 20, 100},
-		{5000, 4000, 100, 1000},
-		{40000, 4000, 800, 4000},
+		{100, 4000, 50, 200},
+		{5000, 4000, 500, 2500},
+		{40000, 4000, 4000, 4000},
 		{40000, 500, 500, 500},
 	} {
 		pre, max := vus(c.rate, c.cap)
@@ -203,5 +203,19 @@ func TestBudget(t *testing.T) {
 		if b[i].Met != w {
 			t.Errorf("budget[%d] %s met = %q, want %q", i, b[i].Name, b[i].Met, w)
 		}
+	}
+}
+
+func TestProcCPU(t *testing.T) {
+	stat := []byte("1234 (refund gate) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 1000 200")
+	if got := procCPU(stat); got != 3 {
+		t.Errorf("procCPU = %v, want 3 (300 ticks)", got)
+	}
+	if got := machineBusy([]byte("cpu  100 0 100 5000 300 0 0 0 0 0\ncpu0 1 2 3\n")); got != 2 {
+		t.Errorf("machineBusy = %v, want 2", got)
+	}
+	got := cpuShare(map[string]float64{"gateway": 1}, map[string]float64{"gateway": 4}, 2*time.Second)
+	if got["gateway"] != 1.5 {
+		t.Errorf("cpuShare = %v", got)
 	}
 }

@@ -80,17 +80,18 @@ type k6Config struct {
 	Mix         [][]any `json:"mix"`
 }
 
-// vus sizes the VU pool for an arrival rate: enough for 20 ms answers
-// pre-allocated, and up to 200 ms answers (Little's law) before the
-// executor drops iterations.
+// vus sizes the VU pool for an arrival rate: pre-allocated for 100 ms
+// answers (allocating VUs mid-run is slow in k6 and shows up as dropped
+// iterations), and up to 500 ms answers (Little's law) before the executor
+// drops iterations.
 func vus(rate float64, maxCap int) (pre, max int) {
-	pre = int(math.Ceil(rate / 50))
-	max = int(math.Ceil(rate / 5))
-	if pre < 20 {
-		pre = 20
+	pre = int(math.Ceil(rate / 10))
+	max = int(math.Ceil(rate / 2))
+	if pre < 50 {
+		pre = 50
 	}
-	if max < 100 {
-		max = 100
+	if max < 200 {
+		max = 200
 	}
 	if maxCap > 0 && max > maxCap {
 		max = maxCap
@@ -131,6 +132,7 @@ func (h *harness) runK6(ctx context.Context, spec loadSpec) (*Scenario, error) {
 	defer logFile.Close()
 	h.setPhase(spec.Name)
 	h.markLog()
+	cpu0 := h.cpuTimes()
 	cmd := exec.CommandContext(ctx, h.k6, "run", "--quiet", "--no-color", "--no-usage-report", "--log-output=stderr", h.scriptFile)
 	cmd.Env = append(os.Environ(), "BENCH_CONFIG="+cfgFile, "K6_NO_USAGE_REPORT=true")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -153,6 +155,7 @@ func (h *harness) runK6(ctx context.Context, spec loadSpec) (*Scenario, error) {
 	s.Duration = spec.Duration.Seconds()
 	s.setThroughput()
 	s.RSSPeakKB = h.rss.peakSince(start)
+	s.CPU = cpuShare(cpu0, h.cpuTimes(), time.Since(start))
 	h.collectLog()
 	return s, nil
 }

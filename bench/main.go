@@ -65,6 +65,7 @@ type options struct {
 	soakWarmup  time.Duration
 	replayKeys  int
 	readRefunds int
+	bin         string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -91,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.fsyncFor, "fsync-for", 3*time.Second, "length of the fsync probe")
 	fs.IntVar(&o.replayKeys, "replay-keys", 10, "distinct keys the replay scenario replays")
 	fs.IntVar(&o.readRefunds, "read-refunds", 200, "refunds created up front for GET /v1/refunds/{id}")
+	fs.StringVar(&o.bin, "bin", "", "use this refundgate binary instead of building ./cmd/refundgate")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -256,7 +258,12 @@ func (h *harness) run(ctx context.Context) error {
 	}
 	h.printf("fsync: %.0f/s", h.res.FsyncPerSec)
 
-	if h.bin, err = buildGateway(ctx, root, h.runDir, h.log); err != nil {
+	if h.opts.bin != "" {
+		if h.bin, err = filepath.Abs(h.opts.bin); err != nil {
+			return err
+		}
+		h.printf("using the prebuilt %s (--bin)", h.bin)
+	} else if h.bin, err = buildGateway(ctx, root, h.runDir, h.log); err != nil {
 		return err
 	}
 	if err := h.startAll(ctx); err != nil {

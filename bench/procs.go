@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -333,5 +334,73 @@ func (t *logTail) lines() []LogLine {
 		out = append(out, *l)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Count > out[j].Count })
+	return out
+}
+
+// cpuTimes returns the CPU seconds used so far by the gateway, the sandbox
+// and the whole machine (all processes, from /proc/stat).
+func (h *harness) cpuTimes() map[string]float64 {
+	out := map[string]float64{}
+	for name, p := range map[string]*proc{"gateway": h.gateway, "sandbox": h.sandbox} {
+		if p == nil {
+			continue
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid())); err == nil {
+			out[name] = procCPU(b)
+		}
+	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		out["machine"] = machineBusy(b)
+	}
+	return out
+}
+
+// clockTick is USER_HZ, 100 on every Linux that matters.
+const clockTick = 100
+
+// procCPU reads utime+stime (fields 14 and 15) of /proc/<pid>/stat, in
+// seconds. The command name may hold spaces, so fields count from the ')'.
+func procCPU(stat []byte) float64 {
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / clockTick
+}
+
+// machineBusy reads the non-idle CPU seconds of the "cpu" line of
+// /proc/stat.
+func machineBusy(stat []byte) float64 {
+	line, _, _ := strings.Cut(string(stat), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0
+	}
+	var busy float64
+	for i, v := range f[1:] {
+		x, _ := strconv.ParseFloat(v, 64)
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		busy += x
+	}
+	return busy / clockTick
+}
+
+// cpuShare turns two cpuTimes readings into cores used over d.
+func cpuShare(a, b map[string]float64, d time.Duration) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range b {
+		if d > 0 {
+			out[k] = math.Round(100*(v-a[k])/d.Seconds()) / 100
+		}
+	}
 	return out
 }

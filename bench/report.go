@@ -114,7 +114,10 @@ type Scenario struct {
 	Unexpected map[string]float64 `json:"unexpected,omitempty"`
 	Pass       bool               `json:"pass"`
 	RSSPeakKB  int64              `json:"rss_peak_kb"`
-	Summary    string             `json:"k6_summary_file,omitempty"`
+	// CPU is each process's CPU use during the run, in cores (1.0 = one
+	// core busy): gateway, sandbox, and the remainder of the machine.
+	CPU     map[string]float64 `json:"cpu_cores,omitempty"`
+	Summary string             `json:"k6_summary_file,omitempty"`
 }
 
 // OpStat is one operation's latency (ms) and counts within a scenario.
@@ -251,7 +254,7 @@ func (r *Results) print(w io.Writer) {
 				st.Rate, st.Throughput, 100*st.OKRate, 100*st.Dropped, st.P99ms, map[bool]string{true: "pass", false: "FAIL"}[st.Pass], st.Why)
 		}
 	}
-	fmt.Fprintf(w, "\n%-13s %-9s %9s %9s %8s %8s %9s %9s %9s %9s  %s\n", "scenario", "op", "offered/s", "ok/s", "ok%", "dropped", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "unexpected")
+	fmt.Fprintf(w, "\n%-13s %-9s %9s %9s %8s %8s %9s %9s %9s %9s  %-22s %s\n", "scenario", "op", "offered/s", "ok/s", "ok%", "dropped", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "cpu gw/sb/machine", "unexpected")
 	for _, s := range r.Scenarios {
 		ops := make([]string, 0, len(s.Ops))
 		for op := range s.Ops {
@@ -260,13 +263,14 @@ func (r *Results) print(w io.Writer) {
 		sort.Strings(ops)
 		for i, op := range ops {
 			o := s.Ops[op]
-			name, offered, unexp := "", "", ""
+			name, offered, unexp, cpu := "", "", "", ""
 			if i == 0 {
 				name, offered = s.Name, fmt.Sprintf("%.0f", s.Rate)
 				unexp = formatCounts(s.Unexpected)
+				cpu = fmt.Sprintf("%.2f/%.2f/%.2f", s.CPU["gateway"], s.CPU["sandbox"], s.CPU["machine"])
 			}
-			fmt.Fprintf(w, "%-13s %-9s %9s %9.0f %7.2f%% %8.0f %9.2f %9.2f %9.2f %9.2f  %s\n",
-				name, op, offered, o.Throughput, 100*o.OKRate, map[bool]float64{true: s.Dropped, false: 0}[i == 0], o.P50, o.P99, o.P999, o.Max, unexp)
+			fmt.Fprintf(w, "%-13s %-9s %9s %9.0f %7.2f%% %8.0f %9.2f %9.2f %9.2f %9.2f  %-22s %s\n",
+				name, op, offered, o.Throughput, 100*o.OKRate, map[bool]float64{true: s.Dropped, false: 0}[i == 0], o.P50, o.P99, o.P999, o.Max, cpu, unexp)
 		}
 	}
 	if r.Added != nil {
