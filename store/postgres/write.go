@@ -1,0 +1,184 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/refundgate/refundgate/normalize"
+	"github.com/refundgate/refundgate/store"
+)
+
+// inTx runs fn in a transaction and commits when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // A no-op after Commit.
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// errBound ends Create's transaction when the key was already bound.
+var errBound = errors.New("postgres: key already bound")
+
+// Create binds p.Key and inserts p.Refund after checking the payment's
+// ledger, holding the payment's advisory lock.
+func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.IdempotencyRecord, error) {
+	r := p.Refund
+	if r == nil {
+		return nil, errors.New("postgres: create refund: nil refund")
+	}
+	args, err := refundArgs(r)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: create refund %s: %w", r.ID, err)
+	}
+	var (
+		existing *store.IdempotencyRecord
+		amount   int64
+	)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		const lock = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
+		if _, err := tx.Exec(ctx, lock, "refundgate:payment:"+r.Provider+":"+r.PaymentID); err != nil {
+			return fmt.Errorf("lock payment: %w", err)
+		}
+		const bind = `INSERT INTO idempotency_keys (` + keyCols + `)
+			VALUES ($1, $2, $3, $4, NULL, NULL, $5) ON CONFLICT DO NOTHING`
+		tag, err := tx.Exec(ctx, bind, p.Key.MerchantID, p.Key.Key, p.Key.RequestHash, r.ID, p.Key.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("bind idempotency key: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			const get = `SELECT ` + keyCols + ` FROM idempotency_keys WHERE merchant_id = $1 AND key = $2`
+			existing, err = scanKey(tx.QueryRow(ctx, get, p.Key.MerchantID, p.Key.Key))
+			if err != nil {
+				return fmt.Errorf("idempotency key: %w", err)
+			}
+			return errBound
+		}
+		var t store.Totals
+		if err := tx.QueryRow(ctx, totalsSQL, r.Provider, r.PaymentID).Scan(&t.Succeeded, &t.Pending, &t.Held); err != nil {
+			return fmt.Errorf("totals: %w", err)
+		}
+		amount, err = ledger(t, p.Limit, r.Amount, p.TakeRest)
+		if err != nil {
+			return err
+		}
+		args[6] = amount
+		if _, err := tx.Exec(ctx, insertRefundSQL, args...); err != nil {
+			return fmt.Errorf("insert refund: %w", err)
+		}
+		return nil
+	})
+	if errors.Is(err, errBound) {
+		return existing, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: create refund %s: %w", r.ID, err)
+	}
+	r.Amount = amount
+	return nil, nil
+}
+
+// UpdateRefund stores r's state if its row is still in state from. A refund
+// in a terminal state keeps that state: from terminal and r.Status different
+// is ErrStateChanged. The columns id, merchant_id, provider, provider_type,
+// payment_id and created_at never change.
+func (s *Store) UpdateRefund(ctx context.Context, r *normalize.Refund, from normalize.Status, answer *store.Answer) error {
+	if from.Terminal() && r.Status != from {
+		return fmt.Errorf("postgres: update refund %s: %w", r.ID, store.ErrStateChanged)
+	}
+	args, err := updateArgs(r, from)
+	if err != nil {
+		return fmt.Errorf("postgres: update refund %s: %w", r.ID, err)
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, updateRefundSQL, args...)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var status string
+			err := tx.QueryRow(ctx, `SELECT status FROM refunds WHERE id = $1`, r.ID).Scan(&status)
+			if err != nil {
+				return notFound(err)
+			}
+			return store.ErrStateChanged
+		}
+		if answer == nil {
+			return nil
+		}
+		body := answer.Body
+		if body == nil {
+			body = []byte{}
+		}
+		const set = `UPDATE idempotency_keys SET answer_status = $1, answer_body = $2
+			WHERE refund_id = $3 AND answer_status IS NULL`
+		_, err = tx.Exec(ctx, set, answer.Status, body, r.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: update refund %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Discard deletes a refund and its idempotency record.
+func (s *Store) Discard(ctx context.Context, refundID string) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM refunds WHERE id = $1`, refundID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE refund_id = $1`, refundID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: discard refund %s: %w", refundID, err)
+	}
+	return nil
+}
+
+// PutPayment keeps p unless facts of the payment are already kept.
+func (s *Store) PutPayment(ctx context.Context, p *store.Payment) error {
+	const put = `INSERT INTO payments (` + paymentCols + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`
+	if _, err := s.pool.Exec(ctx, put, paymentArgs(p)...); err != nil {
+		return fmt.Errorf("postgres: put payment %s/%s: %w", p.Provider, p.PaymentID, err)
+	}
+	return nil
+}
+
+// MarkEvent records a provider's webhook event id; seen reports whether it
+// was recorded before.
+func (s *Store) MarkEvent(ctx context.Context, provider, eventID string, at time.Time) (bool, error) {
+	const mark = `INSERT INTO webhook_events (provider, event_id, seen_at)
+		VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	tag, err := s.pool.Exec(ctx, mark, provider, eventID, at)
+	if err != nil {
+		return false, fmt.Errorf("postgres: mark event %s/%s: %w", provider, eventID, err)
+	}
+	return tag.RowsAffected() == 0, nil
+}
+
+// PurgeIdempotency deletes idempotency records created before t and returns
+// how many it deleted.
+func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, before)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: purge idempotency: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
