@@ -169,3 +169,76 @@ func TestClosed(t *testing.T) {
 		t.Fatal("Create on a closed store succeeded")
 	}
 }
+
+func TestFileURI(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "refundgate.db")
+	s := openFile(t, "file:"+path)
+	r := refund("uri")
+	if _, err := s.Create(context.Background(), store.CreateParams{Refund: r, Key: key(r), Limit: 10000}); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openFile(t, path)
+	defer s.Close()
+	if _, err := s.GetRefund(context.Background(), "", r.ID); err != nil {
+		t.Fatalf("GetRefund through the plain path: %v", err)
+	}
+}
+
+// TestBatchIsolation queues creates that fail with an SQL error (a
+// duplicate refund id) among ones that succeed: only the failing ones fail,
+// and they leave nothing behind.
+func TestBatchIsolation(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
+	defer s.Close()
+	ctx := context.Background()
+	dup := refund("dup")
+	if _, err := s.Create(ctx, store.CreateParams{Refund: dup, Key: key(dup), Limit: 1 << 40}); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		good []*normalize.Refund
+		bad  []store.IdempotencyRecord
+	)
+	for i := range 200 {
+		wg.Go(func() {
+			r := refund(fmt.Sprint(i))
+			k := key(r)
+			if i%5 == 0 {
+				r.ID = dup.ID
+				k.Key = fmt.Sprintf("bad-%d", i)
+			}
+			_, err := s.Create(ctx, store.CreateParams{Refund: r, Key: k, Limit: 1 << 40})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case i%5 == 0 && err == nil:
+				t.Errorf("Create with a duplicate id succeeded")
+			case i%5 == 0:
+				bad = append(bad, k)
+			case err != nil:
+				t.Errorf("Create %d failed beside a failing op: %v", i, err)
+			default:
+				good = append(good, r)
+			}
+		})
+	}
+	wg.Wait()
+	for _, r := range good {
+		if _, err := s.GetRefund(ctx, "", r.ID); err != nil {
+			t.Errorf("GetRefund(%s): %v", r.ID, err)
+		}
+	}
+	for _, k := range bad {
+		if _, err := s.GetIdempotency(ctx, k.MerchantID, k.Key); err == nil {
+			t.Errorf("failed Create bound key %s", k.Key)
+		}
+	}
+	if len(good) != 160 || len(bad) != 40 {
+		t.Errorf("%d good and %d bad, want 160 and 40", len(good), len(bad))
+	}
+}
