@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only when REFUNDGATE_PPROF_ADDR is set
 	"os"
 	"os/signal"
 	"syscall"
@@ -116,6 +118,16 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	log.Info("refundgate listening", zap.String("addr", ln.Addr().String()), zap.String("store", cfg.Store.Driver),
 		zap.Int("merchants", len(cfg.Merchants)), zap.Int("providers", len(cfg.Providers)))
 
+	if pa := os.Getenv("REFUNDGATE_PPROF_ADDR"); pa != "" {
+		// Profiling for the benchmark harness, on its own loopback address.
+		go func() {
+			log.Info("pprof listening", zap.String("addr", pa))
+			srv := &http.Server{Addr: pa, ReadHeaderTimeout: 10 * time.Second}
+			if err := srv.ListenAndServe(); err != nil {
+				log.Warn("pprof", zap.Error(err))
+			}
+		}()
+	}
 	workers, stopWorkers := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
