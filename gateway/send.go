@@ -110,7 +110,7 @@ func (s *Service) isFull(ctx context.Context, acct *Account, r *normalize.Refund
 func (s *Service) send(ctx context.Context, acct *Account, r *normalize.Refund, requestID string, first, full bool) Answer {
 	pr, sent, err := s.call(ctx, acct, r, full)
 	from := r.Status
-	now := s.now().UTC()
+	now := s.clock()
 	r.Attempts++
 	switch {
 	case err == nil:

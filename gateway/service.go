@@ -65,6 +65,10 @@ func New(snap *Snapshot, opts Options) *Service {
 	return s
 }
 
+// clock is the time in UTC at the store's precision (microseconds), so a
+// refund reads back exactly as it was answered.
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
 // Snapshot returns the configuration in force.
 func (s *Service) Snapshot() *Snapshot { return s.snap.Load() }
 
@@ -200,7 +204,7 @@ func (s *Service) prepare(ctx context.Context, snap *Snapshot, m *Merchant, in *
 			return nil, nil, nil, false, exceeds(amount, rest, p.Currency)
 		}
 	}
-	now := s.now().UTC()
+	now := s.clock()
 	r = &normalize.Refund{
 		ID: s.ids.next(now), Object: "refund", MerchantID: m.ID, Provider: acct.Name, ProviderType: acct.Type,
 		PaymentID: in.PaymentID, Amount: amount, Currency: p.Currency, Status: normalize.StatusPending,
@@ -255,7 +259,7 @@ func (s *Service) payment(ctx context.Context, acct *Account, paymentID, currenc
 		return nil, err
 	}
 	p = &store.Payment{Provider: acct.Name, PaymentID: paymentID, Currency: st.Currency, Captured: st.CapturedAmount,
-		Livemode: st.Livemode, CapturedAt: st.CapturedAt, FetchedAt: s.now().UTC()}
+		Livemode: st.Livemode, CapturedAt: st.CapturedAt, FetchedAt: s.clock()}
 	if totals.Reserved() == 0 {
 		p.ExternalRefunded = st.RefundedAmount
 	}

@@ -35,7 +35,7 @@ func (s *Service) replay(ctx context.Context, snap *Snapshot, m *Merchant, rec *
 		return s.internal(err, requestID, "read refund of idempotency key")
 	}
 	if r.Status == normalize.StatusPending {
-		if settled, serr := s.settle(ctx, r, s.now().UTC(), false); serr == nil {
+		if settled, serr := s.settle(ctx, r, s.clock(), false); serr == nil {
 			r = settled
 		}
 	}
@@ -55,7 +55,7 @@ func (s *Service) Sync(ctx context.Context, m *Merchant, id string) (*normalize.
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.budget)
 	defer cancel()
-	return s.settle(ctx, r, s.now().UTC(), true)
+	return s.settle(ctx, r, s.clock(), true)
 }
 
 // settle brings a pending refund up to date with its provider: Lookup, and
@@ -145,7 +145,7 @@ func (s *Service) reschedule(ctx context.Context, r *normalize.Refund, acct *Acc
 // Reconcile settles every due pending refund once; it returns how many it
 // looked at.
 func (s *Service) Reconcile(ctx context.Context) (int, error) {
-	return s.ReconcileAt(ctx, s.now().UTC())
+	return s.ReconcileAt(ctx, s.clock())
 }
 
 // ReconcileAt is Reconcile as if the time were now.
@@ -205,7 +205,7 @@ func (s *Service) Approve(ctx context.Context, m *Merchant, id, requestID string
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.budget)
 	defer cancel()
-	now := s.now().UTC()
+	now := s.clock()
 	next := now.Add(acct.settleAfter())
 	r.Status, r.UpdatedAt, r.NextSyncAt = normalize.StatusPending, now, &next
 	if err := s.store.UpdateRefund(ctx, r, normalize.StatusRequiresApproval, nil); err != nil {
@@ -230,7 +230,7 @@ func (s *Service) Cancel(ctx context.Context, m *Merchant, id string) (*normaliz
 	if r.Status != normalize.StatusRequiresApproval {
 		return nil, invalidState(r, "cancel")
 	}
-	r.Status, r.UpdatedAt, r.NextSyncAt = normalize.StatusCanceled, s.now().UTC(), nil
+	r.Status, r.UpdatedAt, r.NextSyncAt = normalize.StatusCanceled, s.clock(), nil
 	if _, err := s.commit(ctx, r, normalize.StatusRequiresApproval); err != nil {
 		return nil, err
 	}
@@ -302,7 +302,7 @@ func (s *Service) applyEvent(ctx context.Context, acct *Account, ev normalize.We
 		return err
 	}
 	if ev.ID != "" {
-		seen, err := s.store.MarkEvent(ctx, acct.Name, ev.ID, s.now().UTC())
+		seen, err := s.store.MarkEvent(ctx, acct.Name, ev.ID, s.clock())
 		if err != nil || seen {
 			return err
 		}
@@ -312,7 +312,7 @@ func (s *Service) applyEvent(ctx context.Context, acct *Account, ev normalize.We
 	}
 	from := r.Status
 	pr := &normalize.ProviderRefund{ProviderRefundID: ev.ProviderRefundID, Status: ev.Status, ProviderStatus: ev.ProviderStatus, Failure: ev.Failure}
-	if !applyProvider(r, pr, s.now().UTC()) {
+	if !applyProvider(r, pr, s.clock()) {
 		return nil
 	}
 	_, err = s.commit(ctx, r, from)
