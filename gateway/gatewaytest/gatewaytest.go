@@ -20,9 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/refundgate/refundgate/api"
 	"github.com/refundgate/refundgate/config"
 	"github.com/refundgate/refundgate/gateway"
 	"github.com/refundgate/refundgate/gateway/httpapi"
@@ -189,8 +191,9 @@ func Start(t testing.TB, o Options) *Env {
 		}
 		t.Cleanup(func() { st.Close() })
 	}
-	svc := gateway.New(snap, gateway.Options{Store: st, Logger: log, Now: o.Now})
-	app := httpapi.New(svc, httpapi.Options{Logger: log, BodyLimit: 65536, OpenAPI: []byte("openapi: 3.1.0\n"),
+	reg := prometheus.NewRegistry()
+	svc := gateway.New(snap, gateway.Options{Store: st, Logger: log, Now: o.Now, Metrics: gateway.NewMetrics(reg)})
+	app := httpapi.New(svc, httpapi.Options{Logger: log, BodyLimit: 65536, OpenAPI: api.OpenAPI, Registry: reg,
 		Ready: func(ctx context.Context) error { return st.Ping(ctx) }})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
