@@ -49,7 +49,6 @@ func HTTPStatus(code normalize.Code) int {
 	return http.StatusInternalServerError
 }
 
-
 // Problem is an RFC 9457 problem document.
 type Problem struct {
 	Type            string                 `json:"type"`

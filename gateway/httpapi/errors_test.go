@@ -52,10 +52,16 @@ func TestErrorCatalogue(t *testing.T) {
 			return post(map[string]any{"payment_id": cko}, map[string]string{"Idempotency-Key": strings.Repeat("k", 256)})
 		}, 400, "idempotency_key_required", "Idempotency-Key"},
 		{"no key", func() *gatewaytest.Response { return e.Do(t, req{Method: "GET", Path: "/v1/refunds"}) }, 401, "unauthenticated", ""},
-		{"wrong key", func() *gatewaytest.Response { return e.Do(t, req{Method: "GET", Path: "/v1/refunds", Key: "rk_test_nobody_000000000000"}) }, 401, "unauthenticated", ""},
-		{"unknown refund", func() *gatewaytest.Response { return e.Do(t, req{Method: "GET", Path: "/v1/refunds/rf_nope", Key: acme}) }, 404, "not_found", ""},
+		{"wrong key", func() *gatewaytest.Response {
+			return e.Do(t, req{Method: "GET", Path: "/v1/refunds", Key: "rk_test_nobody_000000000000"})
+		}, 401, "unauthenticated", ""},
+		{"unknown refund", func() *gatewaytest.Response {
+			return e.Do(t, req{Method: "GET", Path: "/v1/refunds/rf_nope", Key: acme})
+		}, 404, "not_found", ""},
 		{"unknown route", func() *gatewaytest.Response { return e.Do(t, req{Method: "GET", Path: "/v2/whatever", Key: acme}) }, 404, "not_found", ""},
-		{"payment not found", func() *gatewaytest.Response { return post(map[string]any{"payment_id": "charge_test_NOPE0000000000000000"}, key()) }, 404, "payment_not_found", "payment_id"},
+		{"payment not found", func() *gatewaytest.Response {
+			return post(map[string]any{"payment_id": "charge_test_NOPE0000000000000000"}, key())
+		}, 404, "payment_not_found", "payment_id"},
 		{"body too large", func() *gatewaytest.Response {
 			return post(`{"payment_id":"`+strings.Repeat("x", 70000)+`"}`, key())
 		}, 413, "body_too_large", ""},
@@ -68,13 +74,19 @@ func TestErrorCatalogue(t *testing.T) {
 		{"float amount", func() *gatewaytest.Response { return post(`{"payment_id":"`+cko+`","amount":10.5}`, key()) }, 422, "validation_failed", "amount"},
 		{"zero amount", func() *gatewaytest.Response { return post(map[string]any{"payment_id": cko, "amount": 0}, key()) }, 422, "validation_failed", "amount"},
 		{"lowercase currency", func() *gatewaytest.Response { return post(map[string]any{"payment_id": cko, "currency": "eur"}, key()) }, 422, "validation_failed", "currency"},
-		{"unknown reason", func() *gatewaytest.Response { return post(map[string]any{"payment_id": cko, "reason": "because"}, key()) }, 422, "validation_failed", "reason"},
-		{"21 metadata pairs", func() *gatewaytest.Response { return post(map[string]any{"payment_id": cko, "metadata": meta21}, key()) }, 422, "validation_failed", "metadata"},
+		{"unknown reason", func() *gatewaytest.Response {
+			return post(map[string]any{"payment_id": cko, "reason": "because"}, key())
+		}, 422, "validation_failed", "reason"},
+		{"21 metadata pairs", func() *gatewaytest.Response {
+			return post(map[string]any{"payment_id": cko, "metadata": meta21}, key())
+		}, 422, "validation_failed", "metadata"},
 		{"long reference", func() *gatewaytest.Response {
 			return post(map[string]any{"payment_id": cko, "reference": strings.Repeat("r", 65)}, key())
 		}, 422, "validation_failed", "reference"},
 		{"no route", func() *gatewaytest.Response { return post(map[string]any{"payment_id": "unknown_123"}, key()) }, 422, "no_route", "provider"},
-		{"unknown provider", func() *gatewaytest.Response { return post(map[string]any{"payment_id": cko, "provider": "stripe-live"}, key()) }, 422, "unknown_provider", "provider"},
+		{"unknown provider", func() *gatewaytest.Response {
+			return post(map[string]any{"payment_id": cko, "provider": "stripe-live"}, key())
+		}, 422, "unknown_provider", "provider"},
 		{"partial on yoco", func() *gatewaytest.Response { return post(map[string]any{"payment_id": yoco, "amount": 500}, key()) }, 422, "partial_refund_unsupported", "amount"},
 		{"over refund", func() *gatewaytest.Response { return post(map[string]any{"payment_id": cko, "amount": 900001}, key()) }, 422, "amount_exceeds_refundable", "amount"},
 		{"currency mismatch", func() *gatewaytest.Response { return post(map[string]any{"payment_id": cko, "currency": "ZAR"}, key()) }, 422, "currency_mismatch", "currency"},
