@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"net"
 	"net/http"
 	"os"
@@ -45,9 +44,9 @@ func TestREADMEWalkthrough(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	var logs bytes.Buffer
+	logs := &lockedBuffer{}
 	srv := exec.Command(bin, "serve", "--sandbox", "--addr", addr)
-	srv.Stdout, srv.Stderr = &logs, &logs
+	srv.Stdout, srv.Stderr = logs, logs
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -29,15 +29,19 @@ func TestKeyInUseWhileTheFirstRuns(t *testing.T) {
 		defer wg.Done()
 		first = e.Do(t, req{Method: "POST", Path: "/v1/refunds", Key: acme, Body: body, Header: h})
 	}()
+	// The key binds when the refund is stored, before the (slow) provider
+	// call: from then on the first request is running.
 	deadline := time.Now().Add(5 * time.Second)
-	var second *gatewaytest.Response
 	for {
-		second = e.Do(t, req{Method: "POST", Path: "/v1/refunds", Key: acme, Body: body, Header: h})
-		if second.Status == 409 || time.Now().After(deadline) {
+		if _, err := e.Store.GetIdempotency(t.Context(), "acme", "slow-one"); err == nil {
 			break
 		}
-		time.Sleep(5 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatal("the first request never bound its key")
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
+	second := e.Do(t, req{Method: "POST", Path: "/v1/refunds", Key: acme, Body: body, Header: h})
 	wantProblem(t, second, 409, "idempotency_key_in_use")
 	wg.Wait()
 	if first.Status != 201 {
