@@ -15,13 +15,13 @@ func TestParseSummary(t *testing.T) {
 	raw := []byte(`{"state":{"testRunDurationMs":21000},"metrics":{
 	 "iterations":{"type":"counter","values":{"count":9900,"rate":470}},
 	 "dropped_iterations":{"type":"counter","values":{"count":100,"rate":5}},
-	 "http_req_duration{op:create}":{"type":"trend","values":{"avg":2,"min":1,"med":1.5,"max":40,"p(50)":1.5,"p(90)":3,"p(99)":8,"p(99.9)":20}},
-	 "http_req_duration{op:get}":{"type":"trend","values":{"avg":0,"min":0,"med":0,"max":0,"p(50)":0,"p(90)":0,"p(99)":0,"p(99.9)":0}},
-	 "ok{op:create}":{"type":"rate","values":{"rate":0.99,"passes":9800,"fails":100}},
-	 "ok{op:get}":{"type":"rate","values":{"rate":0,"passes":0,"fails":0}},
-	 "unexpected{status:500}":{"type":"counter","values":{"count":90,"rate":4}},
-	 "unexpected{status:0}":{"type":"counter","values":{"count":9,"rate":0.4}},
-	 "unexpected{status:502}":{"type":"counter","values":{"count":0,"rate":0}}}}`)
+	 "lat_create":{"type":"trend","values":{"avg":2,"min":1,"med":1.5,"max":40,"p(50)":1.5,"p(90)":3,"p(99)":8,"p(99.9)":20}},
+	 "lat_get":{"type":"trend","values":{"avg":0,"min":0,"med":0,"max":0,"p(50)":0,"p(90)":0,"p(99)":0,"p(99.9)":0}},
+	 "ok_create":{"type":"rate","values":{"rate":0.99,"passes":9800,"fails":100}},
+	 "ok_get":{"type":"rate","values":{"rate":0,"passes":0,"fails":0}},
+	 "status_500":{"type":"counter","values":{"count":90,"rate":4}},
+	 "status_0":{"type":"counter","values":{"count":9,"rate":0.4}},
+	 "status_502":{"type":"counter","values":{"count":0,"rate":0}}}}`)
 	s, err := parseSummary(raw)
 	if err != nil {
 		t.Fatal(err)

@@ -77,6 +77,7 @@ type k6Config struct {
 	Amount      int64   `json:"amount"`
 	Currency    string  `json:"currency"`
 	Timeout     string  `json:"timeout"`
+	TrackPrefix string  `json:"track_prefix"`
 	Mix         [][]any `json:"mix"`
 }
 
@@ -116,6 +117,7 @@ func (h *harness) runK6(ctx context.Context, spec loadSpec) (*Scenario, error) {
 		PoolFile: h.poolFile, SummaryPath: filepath.Join(dir, tag+".summary.json"),
 		RunID: h.runID + "-" + tag, Rate: int(math.Round(spec.Rate)), Duration: spec.Duration.String(),
 		PreVUs: pre, MaxVUs: max, Amount: 1, Currency: "EUR", Timeout: "10s",
+		TrackPrefix: fmt.Sprintf("bk%s%02d-", h.runID[len(h.runID)-6:], h.seq),
 	}
 	for _, m := range spec.Mix {
 		cfg.Mix = append(cfg.Mix, []any{m[0], m[1]})
@@ -172,8 +174,8 @@ type k6Summary struct {
 }
 
 // parseSummary turns k6's summary into a Scenario: per-operation latency
-// from http_req_duration{op:…}, success from ok{op:…}, wrong answers from
-// unexpected{status:…}, and the executor's dropped iterations.
+// from lat_<op>, success from ok_<op>, wrong answers from status_<code>,
+// and the executor's dropped iterations.
 func parseSummary(raw []byte) (*Scenario, error) {
 	var sum k6Summary
 	if err := json.Unmarshal(raw, &sum); err != nil {
@@ -191,28 +193,25 @@ func parseSummary(raw []byte) (*Scenario, error) {
 	var passes, total float64 // over all operations
 	for name, m := range sum.Metrics {
 		switch {
-		case strings.HasPrefix(name, "http_req_duration{op:"):
-			op := strings.TrimSuffix(strings.TrimPrefix(name, "http_req_duration{op:"), "}")
+		case strings.HasPrefix(name, "lat_"):
 			if m.Values["max"] == 0 && m.Values["avg"] == 0 {
 				continue
 			}
-			o := s.op(op)
+			o := s.op(strings.TrimPrefix(name, "lat_"))
 			o.Avg, o.P50, o.P90, o.P99, o.P999, o.Max = m.Values["avg"], m.Values["p(50)"], m.Values["p(90)"], m.Values["p(99)"], m.Values["p(99.9)"], m.Values["max"]
-		case strings.HasPrefix(name, "ok{op:"):
-			op := strings.TrimSuffix(strings.TrimPrefix(name, "ok{op:"), "}")
+		case strings.HasPrefix(name, "ok_"):
 			n := m.Values["passes"] + m.Values["fails"]
 			if n == 0 {
 				continue
 			}
-			o := s.op(op)
+			o := s.op(strings.TrimPrefix(name, "ok_"))
 			o.Count = n
 			o.OKRate = m.Values["passes"] / n
 			passes += m.Values["passes"]
 			total += n
-		case strings.HasPrefix(name, "unexpected{status:"):
-			st := strings.TrimSuffix(strings.TrimPrefix(name, "unexpected{status:"), "}")
+		case strings.HasPrefix(name, "status_"):
 			if c := m.Values["count"]; c > 0 {
-				s.Unexpected[st] = c
+				s.Unexpected[strings.TrimPrefix(name, "status_")] = c
 			}
 		}
 	}

@@ -73,7 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "length of each measured scenario")
-	fs.DurationVar(&o.step, "step", 8*time.Second, "length of each step of a max-rate search")
+	fs.DurationVar(&o.step, "step", 10*time.Second, "length of each step of a max-rate search")
 	fs.DurationVar(&o.pause, "pause", 3*time.Second, "rest between k6 runs, for the gateway to drain")
 	fs.IntVar(&o.payments, "payments", 2000, "Checkout.com sandbox payments in the pool")
 	fs.Int64Var(&o.value, "payment-value", 100000000, "captured amount of each payment (EUR cents); refunds are 1 cent")

@@ -7,9 +7,8 @@
 // open arrival model), so a slow gateway shows up as latency and dropped
 // iterations, never as a politely lower offered rate.
 import http from 'k6/http';
-import { check } from 'k6';
 import { SharedArray } from 'k6/data';
-import { Counter, Rate } from 'k6/metrics';
+import { Counter, Rate, Trend } from 'k6/metrics';
 
 const cfg = JSON.parse(open(__ENV.BENCH_CONFIG));
 
@@ -17,30 +16,32 @@ const payments = new SharedArray('payments', () => JSON.parse(open(cfg.pool_file
 const replays = new SharedArray('replays', () => JSON.parse(open(cfg.pool_file)).replays || []);
 const refundIDs = new SharedArray('refund_ids', () => JSON.parse(open(cfg.pool_file)).refund_ids || []);
 
-// ok is the share of requests answered with the expected status (and, for
-// replays, Idempotent-Replayed: true); unexpected counts the others by
-// status (0 = no answer: timeout, connection refused or reset).
-const ok = new Rate('ok');
-const unexpected = new Counter('unexpected');
-
 export const STATUSES = ['0', '200', '201', '202', '400', '401', '404', '409', '413', '415', '422', '429', '500', '502', '503', '504', 'other'];
 export const OPS = ['create', 'replay', 'get', 'list', 'provider'];
 
-const thresholds = {};
-// A threshold on a tagged sub-metric is what makes k6 report it in the
-// summary; these can never fail.
+// Per-operation metrics are plain metrics with the operation in their name,
+// not tagged sub-metrics: k6 matches every sample against every sub-metric
+// threshold, which on a 2-core machine costs the gateway CPU it needs.
+// lat_<op> is the request's duration (sending + waiting + receiving, as in
+// http_req_duration); ok_<op> is the share answered with the expected status
+// (and, for replays, Idempotent-Replayed: true); status_<code> counts the
+// other answers by status (0 = no answer: timeout, refused or reset).
+const lat = {};
+const ok = {};
 for (const op of OPS) {
-  thresholds[`http_req_duration{op:${op}}`] = ['max>=0'];
-  thresholds[`ok{op:${op}}`] = ['rate>=0'];
+  lat[op] = new Trend(`lat_${op}`, true);
+  ok[op] = new Rate(`ok_${op}`);
 }
+const unexpected = {};
 for (const s of STATUSES) {
-  thresholds[`unexpected{status:${s}}`] = ['count>=0'];
+  unexpected[s] = new Counter(`status_${s}`);
 }
 
 export const options = {
   discardResponseBodies: true,
+  // Fewer tags per sample: cheaper for k6, and nothing here reads the others.
+  systemTags: ['status'],
   summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(50)', 'p(90)', 'p(99)', 'p(99.9)'],
-  thresholds: thresholds,
   scenarios: {
     load: {
       executor: 'constant-arrival-rate',
@@ -65,10 +66,11 @@ function pick(arr) {
 }
 
 function record(op, res, good) {
-  ok.add(good, { op: op });
+  lat[op].add(res.timings.duration);
+  ok[op].add(good);
   if (!good) {
     const s = String(res.status);
-    unexpected.add(1, { op: op, status: STATUSES.includes(s) ? s : 'other' });
+    unexpected[STATUSES.includes(s) ? s : 'other'].add(1);
   }
 }
 
@@ -77,41 +79,39 @@ function create() {
   const key = `${__VU}-${__ITER}-${cfg.run_id}`;
   const body = `{"payment_id":"${p}","amount":${cfg.amount},"currency":"${cfg.currency}","reference":"bench"}`;
   const headers = Object.assign({ 'Idempotency-Key': key }, jsonHeaders);
-  const res = http.post(`${cfg.gateway}/v1/refunds`, body, { headers: headers, tags: { op: 'create' }, timeout: cfg.timeout });
-  record('create', res, check(res, { 'create 201': (r) => r.status === 201 }));
+  const res = http.post(`${cfg.gateway}/v1/refunds`, body, { headers: headers, timeout: cfg.timeout });
+  record('create', res, res.status === 201);
 }
 
 function replay() {
   const r0 = pick(replays);
   const headers = Object.assign({ 'Idempotency-Key': r0.key }, jsonHeaders);
-  const res = http.post(`${cfg.gateway}/v1/refunds`, r0.body, { headers: headers, tags: { op: 'replay' }, timeout: cfg.timeout });
-  record('replay', res, check(res, {
-    'replay 201 replayed': (r) => r.status === 201 && r.headers['Idempotent-Replayed'] === 'true',
-  }));
+  const res = http.post(`${cfg.gateway}/v1/refunds`, r0.body, { headers: headers, timeout: cfg.timeout });
+  record('replay', res, res.status === 201 && res.headers['Idempotent-Replayed'] === 'true');
 }
 
 function get() {
   const id = pick(refundIDs);
-  const res = http.get(`${cfg.gateway}/v1/refunds/${id}`, { headers: authOnly, tags: { op: 'get', name: 'GET /v1/refunds/{id}' }, timeout: cfg.timeout });
-  record('get', res, check(res, { 'get 200': (r) => r.status === 200 }));
+  const res = http.get(`${cfg.gateway}/v1/refunds/${id}`, { headers: authOnly, timeout: cfg.timeout });
+  record('get', res, res.status === 200);
 }
 
 function list() {
-  const res = http.get(`${cfg.gateway}/v1/refunds?limit=20`, { headers: authOnly, tags: { op: 'list' }, timeout: cfg.timeout });
-  record('list', res, check(res, { 'list 200': (r) => r.status === 200 }));
+  const res = http.get(`${cfg.gateway}/v1/refunds?limit=20`, { headers: authOnly, timeout: cfg.timeout });
+  record('list', res, res.status === 200);
 }
 
 // provider is the same refund sent straight to the Checkout.com simulator
 // with the raw secret key, as the adapter sends it.
 function provider() {
   const p = pick(payments);
-  const body = `{"value":${cfg.amount},"trackId":"bk-${__VU}-${__ITER}-${cfg.run_id}"}`;
+  // trackId is at most 50 characters at Checkout.com.
+  const body = `{"value":${cfg.amount},"trackId":"${cfg.track_prefix}${__VU}-${__ITER}"}`;
   const res = http.post(`${cfg.sandbox}/checkoutcom/v2/charges/${p}/refund`, body, {
     headers: { 'Content-Type': 'application/json', Authorization: cfg.provider_key },
-    tags: { op: 'provider' },
     timeout: cfg.timeout,
   });
-  record('provider', res, check(res, { 'provider 200': (r) => r.status === 200 || r.status === 201 }));
+  record('provider', res, res.status === 200 || res.status === 201);
 }
 
 const ops = { create: create, replay: replay, get: get, list: list, provider: provider };
