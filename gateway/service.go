@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"go.uber.org/zap"
 
 	"github.com/refundgate/refundgate/normalize"
@@ -46,12 +47,19 @@ type Service struct {
 	mu       sync.Mutex
 	inflight map[string]struct{}
 	syncing  map[string]struct{}
+	// answered caches answered idempotency records, which never change,
+	// so replays cost no store read.
+	answered *lru.Cache[string, *store.IdempotencyRecord]
 }
+
+// answeredCacheSize bounds the replay cache (a few KiB an entry at most).
+const answeredCacheSize = 16384
 
 // New returns a Service on snap.
 func New(snap *Snapshot, opts Options) *Service {
 	s := &Service{store: opts.Store, log: opts.Logger, now: opts.Now, ids: newIDSource(), budget: opts.RequestBudget,
 		metrics: opts.Metrics, inflight: map[string]struct{}{}, syncing: map[string]struct{}{}}
+	s.answered, _ = lru.New[string, *store.IdempotencyRecord](answeredCacheSize)
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -114,22 +122,29 @@ func (s *Service) unlock(set map[string]struct{}, k string) {
 func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID string, in *CreateInput) Answer {
 	snap := s.snap.Load()
 	lk := m.ID + "\x00" + key
+	if rec, ok := s.answered.Get(lk); ok {
+		return s.replay(ctx, snap, m, rec, hash, requestID)
+	}
+	// Provider work gets its own budget: a caller who hangs up must not
+	// cut a refund in half.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.budget)
+	defer cancel()
+	rec, err := s.store.GetIdempotency(ctx, m.ID, key)
+	switch {
+	case err == nil && rec.Answer != nil:
+		s.answered.Add(lk, rec)
+		return s.replay(ctx, snap, m, rec, hash, requestID)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return s.internal(err, requestID, "read idempotency key")
+	}
 	if !s.lock(s.inflight, lk) {
 		return ProblemOf(normalize.Errorf(normalize.CodeIdempotencyKeyInUse,
 			"a request with this Idempotency-Key is still running; retry when it has finished"), requestID)
 	}
 	defer s.unlock(s.inflight, lk)
-	// Provider work gets its own budget: a caller who hangs up must not
-	// cut a refund in half.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.budget)
-	defer cancel()
-
-	rec, err := s.store.GetIdempotency(ctx, m.ID, key)
-	switch {
-	case err == nil:
+	if err == nil {
+		// Bound but unanswered: recover it (see replay).
 		return s.replay(ctx, snap, m, rec, hash, requestID)
-	case !errors.Is(err, store.ErrNotFound):
-		return s.internal(err, requestID, "read idempotency key")
 	}
 
 	r, acct, p, full, err := s.prepare(ctx, snap, m, in)
