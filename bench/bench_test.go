@@ -219,3 +219,27 @@ func TestProcCPU(t *testing.T) {
 		t.Errorf("cpuShare = %v", got)
 	}
 }
+
+func TestParseWrk(t *testing.T) {
+	out := []byte("Running 20s test @ http://x\n  2 threads\n\nBENCH_RESULT {\"requests\":2000,\"duration_us\":20000000,\"p50_us\":1500,\"p90_us\":3000,\"p99_us\":9000,\"p999_us\":20000,\"max_us\":40000,\"mean_us\":2000.5,\"socket_errors\":2,\"counts\":{\"ok\":1990,\"409\":10}}\n")
+	s, err := parseWrk(out, "replay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := s.Ops["replay"]
+	if o == nil || o.P99 != 9 || o.P50 != 1.5 || s.Throughput != 99.5 || s.Unexpected["409"] != 10 || s.Unexpected["0"] != 2 {
+		t.Fatalf("scenario %+v op %+v", s, o)
+	}
+	if _, err := parseWrk([]byte("no result"), "create"); err == nil {
+		t.Error("output without a result accepted")
+	}
+}
+
+func TestLuaPool(t *testing.T) {
+	got := string(luaPool(pool{Payments: []string{"charge_test_a"}, Replays: []replayCase{{Key: "k", Body: `{"a":"b"}`}}, RefundIDs: []string{"rf_1"}}))
+	for _, want := range []string{`payments = {"charge_test_a",}`, `{key = "k", body = "{\"a\":\"b\"}"},`, `refund_ids = {"rf_1",}`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("pool lacks %q:\n%s", want, got)
+		}
+	}
+}

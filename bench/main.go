@@ -66,6 +66,8 @@ type options struct {
 	replayKeys  int
 	readRefunds int
 	bin         string
+	tool        string
+	wrkConns    int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -92,12 +94,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.fsyncFor, "fsync-for", 3*time.Second, "length of the fsync probe")
 	fs.IntVar(&o.replayKeys, "replay-keys", 10, "distinct keys the replay scenario replays")
 	fs.IntVar(&o.readRefunds, "read-refunds", 200, "refunds created up front for GET /v1/refunds/{id}")
+	fs.StringVar(&o.tool, "tool", "auto", "load generator: auto (k6, installed if missing, else wrk), k6 or wrk")
+	fs.IntVar(&o.wrkConns, "wrk-conns", 32, "connections of the wrk fallback (a closed loop)")
 	fs.StringVar(&o.bin, "bin", "", "use this refundgate binary instead of building ./cmd/refundgate")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.tool != "auto" && o.tool != "k6" && o.tool != "wrk" {
+		return nil, fmt.Errorf("--tool must be auto, k6 or wrk, not %q", o.tool)
 	}
 	if o.profile && o.duration < 20*time.Second {
 		return nil, fmt.Errorf("--profile needs --duration ≥ 20s for the 15 s profile (got %s)", o.duration)
@@ -130,6 +137,7 @@ type harness struct {
 	dataDir    string
 	runID      string
 	k6         string
+	wrk        string
 	scriptFile string
 	poolFile   string
 	maxVUs     int
@@ -236,19 +244,7 @@ func (h *harness) run(ctx context.Context) error {
 	h.printf("run %s; output in %s", h.runID, h.runDir)
 
 	// Tools first: a missing load generator should fail before anything starts.
-	h.k6, err = findK6(ctx, filepath.Join(h.outDir, "bin"), h.log)
-	if err != nil {
-		return fmt.Errorf("%w\nk6 could not be installed; install it (https://grafana.com/docs/k6/latest/set-up/install-k6/) or put it on PATH and rerun. "+
-			"A wrk fallback is not implemented yet (see BENCHMARKS.md)", err)
-	}
-	if out, err := exec.Command(h.k6, "version").Output(); err == nil {
-		h.res.Tool = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
-	} else {
-		h.res.Tool = "k6 (" + h.k6 + ")"
-	}
-	h.printf("load generator: %s (%s)", h.res.Tool, h.k6)
-	h.scriptFile = filepath.Join(h.runDir, "script.js")
-	if err := os.WriteFile(h.scriptFile, k6Script, 0o644); err != nil {
+	if err := h.findTools(ctx); err != nil {
 		return err
 	}
 
@@ -272,15 +268,49 @@ func (h *harness) run(ctx context.Context) error {
 	if err := h.prepare(ctx); err != nil {
 		return err
 	}
-	if h.opts.soak > 0 {
+	switch {
+	case h.opts.soak > 0:
 		err = h.soak(ctx)
-	} else {
+	case h.wrk != "":
+		err = h.wrkScenarios(ctx)
+	default:
 		err = h.scenarios(ctx)
 	}
 	if err != nil {
 		return err
 	}
 	h.finish()
+	return nil
+}
+
+// findTools picks the load generator: k6 (installed into bench/out/bin when
+// missing), else wrk.
+func (h *harness) findTools(ctx context.Context) error {
+	var err error
+	if h.opts.tool != "wrk" {
+		h.k6, err = findK6(ctx, filepath.Join(h.outDir, "bin"), h.log)
+		if err == nil {
+			h.res.Tool = "k6 (" + h.k6 + ")"
+			if out, err := exec.Command(h.k6, "version").Output(); err == nil {
+				h.res.Tool = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+			}
+			h.printf("load generator: %s (%s)", h.res.Tool, h.k6)
+			h.scriptFile = filepath.Join(h.runDir, "script.js")
+			return os.WriteFile(h.scriptFile, k6Script, 0o644)
+		}
+		if h.opts.tool == "k6" {
+			return err
+		}
+		h.printf("k6 is unavailable (%v): FALLING BACK TO wrk, a closed-loop generator; the numbers are not comparable with k6's", err)
+	}
+	if h.opts.soak > 0 {
+		return fmt.Errorf("--soak needs k6 (an arrival rate); wrk cannot hold one")
+	}
+	if h.wrk, err = findWrk(ctx, h.log); err != nil {
+		return err
+	}
+	h.res.Tool = "wrk (" + h.wrk + ", closed loop, fallback)"
+	h.printf("load generator: %s", h.res.Tool)
 	return nil
 }
 

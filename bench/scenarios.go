@@ -40,15 +40,34 @@ func (h *harness) measure(ctx context.Context, spec loadSpec) (*Scenario, error)
 	return s, nil
 }
 
-// rest pauses between runs so that one run's backlog does not load the next.
+// rest pauses between runs so that one run's backlog does not load the
+// next: --pause, then until the gateway is idle (under 0.1 core for a
+// second; it finishes requests whose callers k6 already gave up on), at
+// most 60 s.
 func (h *harness) rest(ctx context.Context) {
 	if h.seq == 0 {
 		return
 	}
 	select {
 	case <-ctx.Done():
+		return
 	case <-time.After(h.opts.pause):
 	}
+	deadline := time.Now().Add(60 * time.Second)
+	prev := h.cpuTimes()["gateway"]
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		cur := h.cpuTimes()["gateway"]
+		if cur-prev < 0.1 {
+			return
+		}
+		prev = cur
+	}
+	h.printf("the gateway is still busy 60 s after the last run")
 }
 
 // search finds the highest passing rate for a mix: it doubles from the

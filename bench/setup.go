@@ -272,6 +272,9 @@ func (h *harness) prepare(ctx context.Context) error {
 	if err := os.WriteFile(h.poolFile, b, 0o644); err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(h.runDir, "pool.lua"), luaPool(p), 0o644); err != nil {
+		return err
+	}
 	h.printf("smoke checks passed: create 201, replay 201 + Idempotent-Replayed, get 200, list 200, provider 200; %d replay keys, %d refunds for reads", len(p.Replays), len(p.RefundIDs))
 	return nil
 }
