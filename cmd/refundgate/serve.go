@@ -45,6 +45,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP is caught for the whole life of serve, shutdown included: its
+	// default action would end the process with requests in flight.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	var sb *sandboxRun
 	var cfg *config.Config
@@ -134,7 +139,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		defer close(done)
 		svc.RunReconciler(workers, time.Second)
 	}()
-	go reloadOnHUP(ctx, *cfgPath, sb != nil, svc, breakers, log)
+	go reloadOnHUP(ctx, hup, *cfgPath, sb != nil, svc, breakers, log)
 
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
@@ -161,10 +166,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 // reloadOnHUP swaps in a new snapshot on SIGHUP; a bad file is refused and
 // the old one stays.
-func reloadOnHUP(ctx context.Context, path string, sandbox bool, svc *gateway.Service, breakers *gateway.Breakers, log *zap.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, path string, sandbox bool, svc *gateway.Service, breakers *gateway.Breakers, log *zap.Logger) {
 	for {
 		select {
 		case <-ctx.Done():

@@ -428,3 +428,40 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 		t.Errorf("a refund after restart went to %q, want checkoutcom-sandbox", p)
 	}
 }
+
+// TestSIGHUPDuringShutdownIsHarmless: a SIGHUP (say, from logrotate) that
+// arrives while SIGTERM's drain runs neither kills the process nor cuts the
+// request in flight.
+func TestSIGHUPDuringShutdownIsHarmless(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	e := newSigEnv(t)
+	e.gw.start(t)
+	if err := e.sb.SetFault(sandbox.Fault{Provider: sandbox.ProviderCheckoutCom, Mode: sandbox.FaultLatency, Rate: 1, LatencyMS: 1500}); err != nil {
+		t.Fatal(err)
+	}
+	pay := e.payment(t)
+	slow := e.startRefund(pay)
+	e.waitInFlight(t, pay, slow)
+	e.signal(t, syscall.SIGTERM)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(e.gw.logs.String(), "shutting down"); {
+		if time.Now().After(deadline) {
+			t.Fatal("no shutdown in the log")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.signal(t, syscall.SIGHUP)
+	r := awaitResult(t, slow, 20*time.Second, "the refund in flight")
+	if r.err != nil || r.a.status != http.StatusCreated {
+		t.Fatalf("the refund in flight at SIGTERM+SIGHUP: %v", r)
+	}
+	select {
+	case <-e.gw.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the gateway did not exit")
+	}
+	if code := e.gw.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code = %d (%s), want 0", code, e.gw.exitState)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+
+	"github.com/refundgate/refundgate/store"
 )
 
 // op is one queued write operation. run executes it inside the writer's
@@ -103,6 +105,46 @@ func (s *Store) commit(batch []*op) {
 		s.finish(batch)
 		return
 	}
+	// Optimistically, without savepoints: an op that fails its own check
+	// has written nothing, so the others' writes stand. Only a real SQL
+	// error part-way through an op makes the batch run again, each op under
+	// its own savepoint.
+	clean := true
+	for _, o := range batch {
+		if o.err = o.ctx.Err(); o.err != nil {
+			continue
+		}
+		if o.err = o.run(tx); o.err != nil && !checkFailed(o.err) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		s.finish(batch)
+		return
+	}
+	if _, err := st.rollback.ExecContext(bg); err != nil {
+		failAll(batch, fmt.Errorf("sqlite: rollback: %w", err))
+		return
+	}
+	if _, err := st.begin.ExecContext(bg); err != nil {
+		failAll(batch, fmt.Errorf("sqlite: begin: %w", err))
+		return
+	}
+	s.withSavepoints(tx, batch)
+}
+
+// checkFailed reports whether err is an op refusing on its own check,
+// before any write.
+func checkFailed(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrStateChanged) ||
+		errors.Is(err, store.ErrExceedsRefundable) || errors.Is(err, store.ErrFullyRefunded)
+}
+
+// withSavepoints runs each op of batch under its own savepoint, so one
+// that fails leaves the others' writes in place, and commits.
+func (s *Store) withSavepoints(tx *wtx, batch []*op) {
+	st := s.w
 	for _, o := range batch {
 		if o.err = o.ctx.Err(); o.err != nil {
 			continue
