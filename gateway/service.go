@@ -50,6 +50,8 @@ type Service struct {
 	// answered caches answered idempotency records, which never change,
 	// so replays cost no store read.
 	answered *lru.Cache[string, *store.IdempotencyRecord]
+	// payments caches payment facts, which never change once kept.
+	payments *lru.Cache[string, *store.Payment]
 }
 
 // answeredCacheSize bounds the replay cache (a few KiB an entry at most).
@@ -60,6 +62,7 @@ func New(snap *Snapshot, opts Options) *Service {
 	s := &Service{store: opts.Store, log: opts.Logger, now: opts.Now, ids: newIDSource(), budget: opts.RequestBudget,
 		metrics: opts.Metrics, inflight: map[string]struct{}{}, syncing: map[string]struct{}{}}
 	s.answered, _ = lru.New[string, *store.IdempotencyRecord](answeredCacheSize)
+	s.payments, _ = lru.New[string, *store.Payment](answeredCacheSize)
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -151,12 +154,20 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 	if err != nil {
 		return s.problem(err, requestID)
 	}
-	hold := false
 	dec, err := m.Policy.Decide(policy.Input{Amount: r.Amount, Currency: r.Currency, CapturedAt: p.CapturedAt, Now: s.now()})
 	if err != nil {
+		// A refund over the refundable rest says so first, whatever policy
+		// says of it.
+		if t, terr := s.store.Totals(ctx, acct.Name, r.PaymentID); terr == nil && r.Amount > p.Limit()-t.Reserved() {
+			if rest := p.Limit() - t.Reserved(); rest <= 0 {
+				err = fullyRefunded(r.PaymentID)
+			} else {
+				err = exceeds(r.Amount, rest, r.Currency)
+			}
+		}
 		return s.problem(err, requestID)
 	}
-	hold = dec.Hold
+	hold := dec.Hold
 	if hold {
 		r.Status = normalize.StatusRequiresApproval
 	} else {
@@ -168,7 +179,7 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 		Limit: p.Limit(), TakeRest: in.Amount == nil,
 	})
 	if err != nil {
-		return s.problem(ledgerProblem(err, p, r.Currency), requestID)
+		return s.problem(ledgerProblem(err, p, r.Amount, r.Currency), requestID)
 	}
 	if existing != nil {
 		return s.replay(ctx, snap, m, existing, hash, requestID)
@@ -204,17 +215,25 @@ func (s *Service) prepare(ctx context.Context, snap *Snapshot, m *Merchant, in *
 		return nil, nil, nil, false, normalize.FieldErr(normalize.CodeModeMismatch, "payment_id", "livemode",
 			fmt.Sprintf("payment %s is %s but account %s uses a %s key", in.PaymentID, modeName(p.Livemode), acct.Name, modeName(acct.Caps.Livemode)))
 	}
-	totals, err := s.store.Totals(ctx, acct.Name, in.PaymentID)
-	if err != nil {
-		return nil, nil, nil, false, err
-	}
-	rest := p.Limit() - totals.Reserved()
-	if rest <= 0 {
-		return nil, nil, nil, false, fullyRefunded(in.PaymentID)
-	}
-	amount := rest
+	amount, rest := int64(0), int64(-1)
 	if in.Amount != nil {
 		amount = *in.Amount
+	}
+	// A partial-capable account with an explicit amount needs no ledger
+	// read here: Create checks the ledger atomically. Otherwise the rest
+	// decides the amount, the full flag and the partial rule.
+	if in.Amount == nil || !acct.Caps.Partial {
+		totals, err := s.store.Totals(ctx, acct.Name, in.PaymentID)
+		if err != nil {
+			return nil, nil, nil, false, err
+		}
+		rest = p.Limit() - totals.Reserved()
+		if rest <= 0 {
+			return nil, nil, nil, false, fullyRefunded(in.PaymentID)
+		}
+		if in.Amount == nil {
+			amount = rest
+		}
 		if amount > rest {
 			return nil, nil, nil, false, exceeds(amount, rest, p.Currency)
 		}
@@ -258,8 +277,13 @@ func (s *Service) account(snap *Snapshot, m *Merchant, name, paymentID, currency
 // payment returns what the store knows of a payment, asking the provider
 // the first time.
 func (s *Service) payment(ctx context.Context, acct *Account, paymentID, currency string) (*store.Payment, error) {
+	ck := acct.Name + "\x00" + paymentID
+	if p, ok := s.payments.Get(ck); ok {
+		return p, nil
+	}
 	p, err := s.store.GetPayment(ctx, acct.Name, paymentID)
 	if err == nil {
+		s.payments.Add(ck, p)
 		return p, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
@@ -333,7 +357,7 @@ func exceeds(amount, rest int64, currency string) error {
 		fmt.Sprintf("amount %d is more than the refundable %d %s", amount, rest, currency))
 }
 
-func ledgerProblem(err error, p *store.Payment, currency string) error {
+func ledgerProblem(err error, p *store.Payment, amount int64, currency string) error {
 	var le *store.LedgerError
 	if !errors.As(err, &le) {
 		return err
@@ -342,8 +366,7 @@ func ledgerProblem(err error, p *store.Payment, currency string) error {
 	if rest <= 0 || errors.Is(err, store.ErrFullyRefunded) {
 		return fullyRefunded(p.PaymentID)
 	}
-	return normalize.FieldErr(normalize.CodeAmountExceedsRefundable, "amount", "refundable",
-		fmt.Sprintf("amount is more than the refundable %d %s", rest, currency))
+	return exceeds(amount, rest, currency)
 }
 
 // problem renders err, logging it when it is not one of the catalogue's.
