@@ -27,6 +27,10 @@ func shouldRetry(err error, caps providers.Capabilities, attempt int) (bool, str
 	if rejected(err) {
 		return false, "circuit breaker open"
 	}
+	var local *normalize.Error
+	if errors.As(err, &local) {
+		return false, "the adapter refused it before sending; it would again"
+	}
 	switch providers.OutcomeOf(err) {
 	case providers.OutcomeNotSent:
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {

@@ -85,8 +85,7 @@ func (s *Service) settle(ctx context.Context, r *normalize.Refund, now time.Time
 	if st.Refund != nil {
 		applyProvider(r, st.Refund, now)
 		if !r.Status.Terminal() {
-			next := now.Add(backoff(r.Attempts+1, acct))
-			r.NextSyncAt = &next
+			s.scheduleNext(r, acct, now)
 		}
 		return s.commit(ctx, r, from)
 	}
@@ -127,19 +126,24 @@ func (s *Service) commit(ctx context.Context, r *normalize.Refund, from normaliz
 	return r, nil
 }
 
-// reschedule pushes the next look back, and flags a refund that has been
-// pending too long.
+// reschedule pushes the next look back and stores that.
 func (s *Service) reschedule(ctx context.Context, r *normalize.Refund, acct *Account, now time.Time) error {
-	next := now.Add(backoff(r.Attempts+1, acct))
-	r.NextSyncAt = &next
+	s.scheduleNext(r, acct, now)
+	_, err := s.commit(ctx, r, r.Status)
+	return err
+}
+
+// scheduleNext sets the reconciler's next look at a still-open refund,
+// further off each time, and flags one pending too long.
+func (s *Service) scheduleNext(r *normalize.Refund, acct *Account, now time.Time) {
 	r.Attempts++
+	next := now.Add(backoff(r.Attempts, acct))
+	r.NextSyncAt = &next
 	if !r.NeedsAttention && now.Sub(r.CreatedAt) > attentionAfter {
 		r.NeedsAttention = true
 		s.log.Error("refund still pending after 72 hours: needs attention", zap.String("refund_id", r.ID),
 			zap.String("provider", r.Provider), zap.String("payment_id", r.PaymentID))
 	}
-	_, err := s.commit(ctx, r, r.Status)
-	return err
 }
 
 // Reconcile settles every due pending refund once; it returns how many it
