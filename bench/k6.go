@@ -158,6 +158,9 @@ func (h *harness) runK6(ctx context.Context, spec loadSpec) (*Scenario, error) {
 	s.setThroughput()
 	s.RSSPeakKB = h.rss.peakSince(start)
 	s.CPU = cpuShare(cpu0, h.cpuTimes(), time.Since(start))
+	if ps := cmd.ProcessState; ps != nil {
+		s.CPU["k6"] = math.Round(100*(ps.UserTime()+ps.SystemTime()).Seconds()/time.Since(start).Seconds()) / 100
+	}
 	h.collectLog()
 	return s, nil
 }

@@ -17,7 +17,7 @@
 //
 // It samples the gateway's RSS every second, prints the numbers and writes
 // them to bench/out/results-<timestamp>.json and bench/out/latest.json.
-// `--soak 10m` instead runs the half-max create load for that long and says
+// `--soak 10m` then runs the half-max create load for that long and says
 // whether memory stays flat. `--profile` takes a 15 s CPU profile of the
 // gateway during create-max (it needs REFUNDGATE_PPROF_ADDR support in the
 // gateway; see BENCHMARKS.md).
@@ -84,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.bisections, "bisect", 3, "bisection steps of a max-rate search after the first failure")
 	fs.StringVar(&o.scenarios, "scenarios", "create,half,replay,read,mixed", "comma-separated scenarios to run")
 	fs.Float64Var(&o.rate, "rate", 0, "skip the create search and use this as the max create rate")
-	fs.DurationVar(&o.soak, "soak", 0, "run only the fixed-rate (half max) create scenario for this long, e.g. 10m, and judge memory")
+	fs.DurationVar(&o.soak, "soak", 0, "after the scenarios, run the fixed-rate (half max) create scenario for this long, e.g. 10m, and judge memory (--scenarios none: the soak alone)")
 	fs.DurationVar(&o.soakWarmup, "soak-warmup", time.Minute, "the soak's warm-up, after which RSS is the baseline")
 	fs.BoolVar(&o.profile, "profile", false, "take a 15 s CPU profile of the gateway during create-max (needs REFUNDGATE_PPROF_ADDR support)")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "127.0.0.1:6060", "REFUNDGATE_PPROF_ADDR given to the gateway with --profile")
@@ -110,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("--profile needs --duration ≥ 20s for the 15 s profile (got %s)", o.duration)
 	}
 	for _, s := range strings.Split(o.scenarios, ",") {
-		if _, ok := knownScenarios[strings.TrimSpace(s)]; !ok && s != "" {
+		if _, ok := knownScenarios[strings.TrimSpace(s)]; !ok && s != "" && s != "none" {
 			return nil, fmt.Errorf("unknown scenario %q (known: create, half, replay, read, mixed)", s)
 		}
 	}
@@ -239,7 +239,6 @@ func (h *harness) run(ctx context.Context) error {
 			Scenarios: h.opts.scenarios}}
 	if h.opts.soak > 0 {
 		h.res.Settings.Soak = h.opts.soak.String()
-		h.res.Settings.Scenarios = "soak"
 	}
 	h.printf("run %s; output in %s", h.runID, h.runDir)
 
@@ -268,13 +267,13 @@ func (h *harness) run(ctx context.Context) error {
 	if err := h.prepare(ctx); err != nil {
 		return err
 	}
-	switch {
-	case h.opts.soak > 0:
-		err = h.soak(ctx)
-	case h.wrk != "":
+	if h.wrk != "" {
 		err = h.wrkScenarios(ctx)
-	default:
+	} else {
 		err = h.scenarios(ctx)
+	}
+	if err == nil && h.opts.soak > 0 {
+		err = h.soak(ctx)
 	}
 	if err != nil {
 		return err

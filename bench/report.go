@@ -115,7 +115,8 @@ type Scenario struct {
 	Pass       bool               `json:"pass"`
 	RSSPeakKB  int64              `json:"rss_peak_kb"`
 	// CPU is each process's CPU use during the run, in cores (1.0 = one
-	// core busy): gateway, sandbox, and the remainder of the machine.
+	// core busy): gateway, sandbox, k6, and the whole machine (all
+	// processes, including anything else running).
 	CPU     map[string]float64 `json:"cpu_cores,omitempty"`
 	Summary string             `json:"k6_summary_file,omitempty"`
 }
@@ -254,7 +255,7 @@ func (r *Results) print(w io.Writer) {
 				st.Rate, st.Throughput, 100*st.OKRate, 100*st.Dropped, st.P99ms, map[bool]string{true: "pass", false: "FAIL"}[st.Pass], st.Why)
 		}
 	}
-	fmt.Fprintf(w, "\n%-13s %-9s %9s %9s %8s %8s %9s %9s %9s %9s  %-22s %s\n", "scenario", "op", "offered/s", "ok/s", "ok%", "dropped", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "cpu gw/sb/machine", "unexpected")
+	fmt.Fprintf(w, "\n%-13s %-9s %9s %9s %8s %8s %9s %9s %9s %9s  %-22s %s\n", "scenario", "op", "offered/s", "ok/s", "ok%", "dropped", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "cpu gw/sb/k6/machine", "unexpected")
 	for _, s := range r.Scenarios {
 		ops := make([]string, 0, len(s.Ops))
 		for op := range s.Ops {
@@ -267,7 +268,7 @@ func (r *Results) print(w io.Writer) {
 			if i == 0 {
 				name, offered = s.Name, fmt.Sprintf("%.0f", s.Rate)
 				unexp = formatCounts(s.Unexpected)
-				cpu = fmt.Sprintf("%.2f/%.2f/%.2f", s.CPU["gateway"], s.CPU["sandbox"], s.CPU["machine"])
+				cpu = fmt.Sprintf("%.2f/%.2f/%.2f/%.2f", s.CPU["gateway"], s.CPU["sandbox"], s.CPU["k6"], s.CPU["machine"])
 			}
 			fmt.Fprintf(w, "%-13s %-9s %9s %9.0f %7.2f%% %8.0f %9.2f %9.2f %9.2f %9.2f  %-22s %s\n",
 				name, op, offered, o.Throughput, 100*o.OKRate, map[bool]float64{true: s.Dropped, false: 0}[i == 0], o.P50, o.P99, o.P999, o.Max, cpu, unexp)

@@ -229,14 +229,17 @@ func (h *harness) scenarios(ctx context.Context) error {
 
 // soak runs the fixed-rate create load for --soak and judges memory.
 func (h *harness) soak(ctx context.Context) error {
-	max := h.opts.rate
+	max := h.res.MaxCreateRate
+	if max == 0 {
+		max = h.opts.rate
+	}
 	if max == 0 {
 		var err error
 		if max, err = h.search(ctx, "create", mixCreate, h.opts.startRate); err != nil {
 			return err
 		}
+		h.res.MaxCreateRate = max
 	}
-	h.res.MaxCreateRate = max
 	rate := roundRate(max / 2)
 	from := time.Now()
 	s, err := h.measure(ctx, loadSpec{Name: "create-soak", Rate: rate, Duration: h.opts.soak, Mix: mixCreate, Target: "gateway"})
