@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 )
 
@@ -10,7 +11,7 @@ import (
 // provider is "yoco", "checkoutcom" or "smartpay"):
 //
 //	GET    /_sandbox/keys                       → Keys
-//	POST   /_sandbox/payments                   {"provider","amount","currency","mode"?} → 201 {"payment_id",…}
+//	POST   /_sandbox/payments                   {"provider","amount","currency","mode"?,"status"?} → 201 {"payment_id",…}
 //	GET    /_sandbox/faults                     → {"data":[Fault…]}
 //	PUT    /_sandbox/faults                     {"provider","mode","rate","latency_ms"} → 200 {"data":[Fault…]}
 //	DELETE /_sandbox/faults[?provider=]         → 204
@@ -85,6 +86,9 @@ type ctlPaymentRequest struct {
 	Amount   json.Number `json:"amount"`
 	Currency string      `json:"currency"`
 	Mode     string      `json:"mode"`
+	// Status is a Yoco checkout's status (default completed); other
+	// providers refuse it.
+	Status string `json:"status"`
 }
 
 type ctlPaymentResponse struct {
@@ -124,7 +128,15 @@ func (s *Sandbox) ctlCreatePayment(w http.ResponseWriter, r *http.Request) {
 		ctlError(w, "mode must be test or live")
 		return
 	}
-	id, err := s.CreatePayment(req.Provider, amount, req.Currency, req.Mode == "live")
+	var id string
+	switch {
+	case req.Status != "" && req.Provider != ProviderYoco:
+		err = errors.New("status is only for yoco checkouts")
+	case req.Status != "":
+		id, err = s.CreateYocoCheckout(amount, req.Currency, req.Mode == "live", req.Status)
+	default:
+		id, err = s.CreatePayment(req.Provider, amount, req.Currency, req.Mode == "live")
+	}
 	if err != nil {
 		ctlError(w, err.Error())
 		return

@@ -60,22 +60,8 @@ func knownProvider(p string) bool {
 // SetFault sets one fault of one provider, replacing an earlier setting of
 // the same mode. Rate 0 for a refund mode removes that mode.
 func (s *Sandbox) SetFault(f Fault) error {
-	if !knownProvider(f.Provider) {
-		return fmt.Errorf("unknown provider %q", f.Provider)
-	}
-	if f.Rate < 0 || f.Rate > 1 || f.Rate != f.Rate {
-		return errors.New("rate must be in [0,1]")
-	}
-	if f.LatencyMS < 0 {
-		return errors.New("latency_ms must not be negative")
-	}
-	switch f.Mode {
-	case "", FaultLatency, FaultError500, FaultHang, FaultApplyThen500, FaultApplyThenDrop:
-	default:
-		return fmt.Errorf("unknown mode %q (want latency, error_500, hang, apply_then_500 or apply_then_drop)", f.Mode)
-	}
-	if (f.Mode == "" || f.Mode == FaultLatency) && f.LatencyMS == 0 && f.Rate == 0 {
-		return errors.New("latency needs latency_ms")
+	if err := f.validate(); err != nil {
+		return err
 	}
 	t := s.faults
 	t.mu.Lock()
@@ -98,6 +84,27 @@ func (s *Sandbox) SetFault(f Fault) error {
 		} else {
 			pf.rates[f.Mode] = f.Rate
 		}
+	}
+	return nil
+}
+
+func (f Fault) validate() error {
+	if !knownProvider(f.Provider) {
+		return fmt.Errorf("unknown provider %q", f.Provider)
+	}
+	if f.Rate < 0 || f.Rate > 1 || f.Rate != f.Rate {
+		return errors.New("rate must be in [0,1]")
+	}
+	if f.LatencyMS < 0 {
+		return errors.New("latency_ms must not be negative")
+	}
+	switch f.Mode {
+	case "", FaultLatency, FaultError500, FaultHang, FaultApplyThen500, FaultApplyThenDrop:
+	default:
+		return fmt.Errorf("unknown mode %q (want latency, error_500, hang, apply_then_500 or apply_then_drop)", f.Mode)
+	}
+	if (f.Mode == "" || f.Mode == FaultLatency) && f.LatencyMS == 0 && f.Rate == 0 {
+		return errors.New("latency needs latency_ms")
 	}
 	return nil
 }

@@ -45,13 +45,14 @@ type idemEntry struct {
 type idemStore struct {
 	mu    sync.Mutex
 	now   func() time.Time
+	max   int // keys kept at most, in flight aside
 	m     map[string]*idemRecord
 	order []idemEntry
 	head  int
 }
 
 func newIdemStore(now func() time.Time) *idemStore {
-	return &idemStore{now: now, m: map[string]*idemRecord{}}
+	return &idemStore{now: now, max: maxIdemKeys, m: map[string]*idemRecord{}}
 }
 
 func (s *Sandbox) idem() *idemStore { return s.idemStore }
@@ -76,9 +77,14 @@ func (st *idemStore) begin(key string, fp [32]byte) (*idemRecord, idemState) {
 	rec := &idemRecord{fp: fp, created: now}
 	st.m[key] = rec
 	st.order = append(st.order, idemEntry{key: key, rec: rec})
-	for len(st.order)-st.head > maxIdemKeys {
+	for len(st.order)-st.head > st.max {
 		e := st.order[st.head]
-		if st.m[e.key] == e.rec && e.rec.done {
+		if st.m[e.key] == e.rec {
+			if !e.rec.done {
+				// Still in flight: keep it (and its place in the order,
+				// so that it is swept once it expires).
+				break
+			}
 			delete(st.m, e.key)
 		}
 		st.order[st.head] = idemEntry{}

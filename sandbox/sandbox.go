@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +57,21 @@ type Options struct {
 	// "reversed" instead of "refunded" when fully refunded (refunded before
 	// settlement). It is decided per checkout when the checkout is created.
 	YocoReversedRate float64
+	// YocoFailedRate is the fraction in [0,1] of accepted (202) Yoco refunds
+	// that end failed: a refund.failed webhook is sent, the checkout keeps its
+	// status and the amount can be refunded again. It is decided per refund
+	// when it settles.
+	YocoFailedRate float64
+	// YocoLiveRefundsOnly refuses refunds of test-mode checkouts with 400
+	// live_checkout_required, as the seed says ("the Checkout must have been
+	// created using live keys"). Off by default so test keys can refund.
+	YocoLiveRefundsOnly bool
+	// Faults are set when the sandbox starts, as by SetFault in order. New
+	// panics on an invalid fault; Validate reports it first.
+	Faults []Fault
+	// WebhookURLs maps a provider name to the URL its webhooks are sent to
+	// from the start, as by SetWebhookURL.
+	WebhookURLs map[string]string
 	// WebhookRetry is the compressed retry schedule: the delay before each
 	// delivery attempt, the first usually 0. nil means 0, 50ms, 200ms, 1s, 5s.
 	WebhookRetry []time.Duration
@@ -92,7 +109,8 @@ type Keys struct {
 
 // DefaultKeys returns the fixed keys a Sandbox uses unless Options.Keys says
 // otherwise. Checkout.com signs webhooks with the secret key of the event's
-// mode, so its WebhookSecret is the test secret key, for information only.
+// mode, so its WebhookSecret is always the test secret key (an override of
+// it alone is ignored), for information only.
 // Smartpay's WebhookSecret is a base62 signing secret.
 func DefaultKeys() Keys {
 	return Keys{
@@ -133,6 +151,9 @@ func mergeKeys(k *Keys) Keys {
 	fill(&d.Yoco, k.Yoco)
 	fill(&d.CheckoutCom, k.CheckoutCom)
 	fill(&d.Smartpay, k.Smartpay)
+	// Checkout.com signs with the secret key itself: whatever was asked, the
+	// webhook secret reported is the (possibly overridden) test secret key.
+	d.CheckoutCom.WebhookSecret = d.CheckoutCom.TestSecretKey
 	return d
 }
 
@@ -178,8 +199,55 @@ type Sandbox struct {
 	timers sync.WaitGroup
 }
 
+// Validate reports the first invalid setting of o: a rate outside [0,1], an
+// invalid fault, a webhook URL for an unknown provider, or a webhook secret
+// that the provider's signing scheme cannot decode.
+func (o Options) Validate() error {
+	for name, r := range map[string]float64{
+		"YocoReversedRate": o.YocoReversedRate, "YocoFailedRate": o.YocoFailedRate,
+		"WebhookDuplicateRate": o.WebhookDuplicateRate,
+	} {
+		if r < 0 || r > 1 || r != r {
+			return fmt.Errorf("sandbox: %s %v is not in [0,1]", name, r)
+		}
+	}
+	if o.YocoSettleDelay < 0 {
+		return errors.New("sandbox: YocoSettleDelay must not be negative")
+	}
+	for _, d := range o.WebhookRetry {
+		if d < 0 {
+			return errors.New("sandbox: WebhookRetry delays must not be negative")
+		}
+	}
+	for _, f := range o.Faults {
+		if err := f.validate(); err != nil {
+			return fmt.Errorf("sandbox: fault %+v: %w", f, err)
+		}
+	}
+	for p := range o.WebhookURLs {
+		if !knownProvider(p) {
+			return fmt.Errorf("sandbox: webhook URL for unknown provider %q", p)
+		}
+	}
+	k := mergeKeys(o.Keys)
+	if sec, ok := strings.CutPrefix(k.Yoco.WebhookSecret, "whsec_"); !ok || sec == "" {
+		return errors.New("sandbox: the Yoco webhook secret must be whsec_<base64>")
+	} else if _, err := base64.StdEncoding.DecodeString(sec); err != nil {
+		return fmt.Errorf("sandbox: the Yoco webhook secret is not whsec_<base64>: %v", err)
+	}
+	if sec := k.Smartpay.WebhookSecret; strings.Trim(sec, alnum) != "" {
+		return errors.New("sandbox: the Smartpay webhook secret must be base62 (A-Z a-z 0-9)")
+	}
+	return nil
+}
+
 // New returns a Sandbox ready to serve; Close stops its webhook workers.
+// It panics when opts.Validate fails: invalid options are a programmer
+// error (flags are checked by the function BindFlags returns).
 func New(opts Options) *Sandbox {
+	if err := opts.Validate(); err != nil {
+		panic(err)
+	}
 	seed := opts.Seed
 	if seed == 0 {
 		var b [8]byte
@@ -210,6 +278,12 @@ func New(opts Options) *Sandbox {
 	s.cko.routes(s.mux)
 	s.sp.routes(s.mux)
 	s.controlRoutes(s.mux)
+	for _, f := range opts.Faults {
+		_ = s.SetFault(f) // validated above
+	}
+	for p, u := range opts.WebhookURLs {
+		s.SetWebhookURL(p, u)
+	}
 	return s
 }
 
@@ -232,7 +306,7 @@ func (s *Sandbox) CreatePayment(provider string, amount int64, currency string, 
 	}
 	switch provider {
 	case ProviderYoco:
-		return s.yoco.createCheckout(amount, currency, live), nil
+		return s.yoco.createCheckout(amount, currency, live, YocoCheckoutCompleted), nil
 	case ProviderCheckoutCom:
 		capture, _ := s.cko.createCharge(amount, currency, live)
 		return capture, nil
@@ -240,6 +314,24 @@ func (s *Sandbox) CreatePayment(provider string, amount int64, currency string, 
 		return s.sp.createPayment(amount, currency, live), nil
 	}
 	return "", fmt.Errorf("sandbox: unknown provider %q", provider)
+}
+
+// CreateYocoCheckout creates a Yoco checkout of amount cents in the given
+// status (created, started, processing or completed; only a completed one
+// can be refunded) and returns its id.
+func (s *Sandbox) CreateYocoCheckout(amount int64, currency string, live bool, status string) (string, error) {
+	if amount < 1 {
+		return "", errors.New("sandbox: amount must be at least 1")
+	}
+	if !isUpperCurrency(currency) {
+		return "", errors.New("sandbox: currency must be 3 uppercase letters")
+	}
+	switch status {
+	case YocoCheckoutCreated, YocoCheckoutStarted, YocoCheckoutProcessing, YocoCheckoutCompleted:
+	default:
+		return "", fmt.Errorf("sandbox: a Yoco checkout cannot be created %q (want created, started, processing or completed)", status)
+	}
+	return s.yoco.createCheckout(amount, currency, live, status), nil
 }
 
 // CheckoutComAuthorizationID returns the authorization charge id of the
@@ -282,6 +374,13 @@ func ListenAndServe(ctx context.Context, addr string, s *Sandbox) error {
 	if err != nil {
 		return err
 	}
+	return Serve(ctx, ln, s)
+}
+
+// Serve serves s.Handler on ln until ctx ends, then shuts the server down
+// and closes s. Requests held by the hang fault are answered 503 at once, so
+// shutting down does not wait for their clients to give up.
+func Serve(ctx context.Context, ln net.Listener, s *Sandbox) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -291,9 +390,10 @@ func ListenAndServe(ctx context.Context, addr string, s *Sandbox) error {
 		return err
 	case <-ctx.Done():
 	}
+	s.cancel() // releases hanging requests and pending work
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err = srv.Shutdown(sctx)
+	err := srv.Shutdown(sctx)
 	s.Close()
 	return err
 }

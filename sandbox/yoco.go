@@ -22,7 +22,10 @@ import (
 //   - The refund becomes final after Options.YocoSettleDelay: the checkout's
 //     status becomes "refunded" (or "reversed" for the Options.YocoReversedRate
 //     share of checkouts) once fully refunded, and a refund.succeeded webhook
-//     is sent. A partially refunded checkout stays "completed".
+//     is sent. A partially refunded checkout stays "completed". The
+//     Options.YocoFailedRate share of refunds end failed instead: a
+//     refund.failed webhook, the checkout keeps its status and the amount is
+//     refundable again.
 //   - GET /checkouts/{checkoutId} answers the checkout object.
 //
 // Sandbox choices where the documents are silent: Yoco documents no JSON
@@ -32,9 +35,12 @@ import (
 // live checkout); 400 partial_refunds_not_enabled when an amount is sent
 // while partial refunds are off; 400 checkout_already_refunded when nothing
 // is left to refund (including a refund still settling); 400
-// refund_amount_exceeds_balance and 400 invalid_request for bad bodies.
-// Test-mode checkouts can be refunded (the real API wants live ones).
-// Idempotency keys bind only to accepted (202) answers.
+// checkout_not_completed for a checkout still created, started or
+// processing; 400 refund_amount_exceeds_balance and 400 invalid_request for
+// bad bodies. Test-mode checkouts can be refunded (the real API wants live
+// ones) unless Options.YocoLiveRefundsOnly is set, which answers 400
+// live_checkout_required. Idempotency keys bind only to accepted (202)
+// answers.
 type yocoSim struct {
 	s          *Sandbox
 	merchantID string
@@ -74,7 +80,18 @@ func (y *yocoSim) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /yoco/api/checkouts/{id}", y.s.withLatency(ProviderYoco, y.handleGet))
 }
 
-func (y *yocoSim) createCheckout(amount int64, currency string, live bool) string {
+// Yoco checkout statuses. A checkout is created by the sandbox in one of
+// the first four; refunds move a completed one to refunded or reversed.
+const (
+	YocoCheckoutCreated    = "created"
+	YocoCheckoutStarted    = "started"
+	YocoCheckoutProcessing = "processing"
+	YocoCheckoutCompleted  = "completed"
+	YocoCheckoutRefunded   = "refunded"
+	YocoCheckoutReversed   = "reversed"
+)
+
+func (y *yocoSim) createCheckout(amount int64, currency string, live bool, status string) string {
 	c := &yocoCheckout{
 		id:        "ch_" + y.s.randString(alnum, 24),
 		paymentID: "p_" + y.s.randString(alnum, 24),
@@ -82,7 +99,7 @@ func (y *yocoSim) createCheckout(amount int64, currency string, live bool) strin
 		amount:    amount,
 		live:      live,
 		reversed:  y.s.chance(y.s.opts.YocoReversedRate),
-		status:    "completed",
+		status:    status,
 	}
 	y.mu.Lock()
 	y.checkouts[c.id] = c
@@ -190,10 +207,18 @@ func (y *yocoSim) refund(id string, live bool, body []byte, idemKey string) outc
 		y.mu.Unlock()
 		return outcome{status: http.StatusNotFound, body: yocoErrorBody("checkout_not_found", "invalid_request_error", "No checkout was found with the given id.")}
 	}
+	if !c.live && y.s.opts.YocoLiveRefundsOnly {
+		y.mu.Unlock()
+		return yocoBad("live_checkout_required", "In order to process a refund, the Checkout must have been created using live keys.")
+	}
 	remaining := c.amount - c.reserved
-	if remaining <= 0 {
+	if c.status == YocoCheckoutRefunded || c.status == YocoCheckoutReversed || remaining <= 0 {
 		y.mu.Unlock()
 		return yocoBad("checkout_already_refunded", "The checkout has already been refunded.")
+	}
+	if c.status != YocoCheckoutCompleted {
+		y.mu.Unlock()
+		return yocoBad("checkout_not_completed", "Only a completed checkout can be refunded; this one is "+c.status+".")
 	}
 	if amount == 0 {
 		amount = remaining
@@ -229,6 +254,12 @@ func (y *yocoSim) refund(id string, live bool, body []byte, idemKey string) outc
 // held.
 func (y *yocoSim) settleLocked(c *yocoCheckout, rf *yocoRefund) {
 	if rf.status != "pending" {
+		return
+	}
+	if y.s.chance(y.s.opts.YocoFailedRate) {
+		rf.status = "failed"
+		c.reserved -= rf.amount
+		y.sendWebhook(c, rf, "refund.failed")
 		return
 	}
 	rf.status = "succeeded"
