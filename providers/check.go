@@ -2,6 +2,7 @@ package providers
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/refundgate/refundgate/normalize"
@@ -18,8 +19,9 @@ func CheckRequest(adapter string, caps Capabilities, req *normalize.RefundReques
 	return CheckLimits(adapter, caps.Limits, req)
 }
 
-// CheckLimits refuses a field over the provider's limits with a 422
-// provider_limit_exceeded naming the field and the limit.
+// CheckLimits refuses a field over the provider's limits, or one the
+// provider cannot carry at all, with a 422 provider_limit_exceeded naming
+// the field and the limit: nothing is ever silently cut.
 func CheckLimits(adapter string, l Limits, req *normalize.RefundRequest) error {
 	over := func(field, rule string, limit int) error {
 		return normalize.FieldErr(normalize.CodeProviderLimitExceeded, field, rule,
@@ -31,6 +33,10 @@ func CheckLimits(adapter string, l Limits, req *normalize.RefundRequest) error {
 		}
 	}
 	for k, v := range req.Metadata {
+		if l.ReservedKeyPrefix != "" && strings.HasPrefix(k, l.ReservedKeyPrefix) {
+			return normalize.FieldErr(normalize.CodeProviderLimitExceeded, "metadata."+k, "reserved",
+				fmt.Sprintf("metadata.%s: %s reserves metadata keys starting with %q for refundgate's reconciliation handles; at most 0 such keys", k, adapter, l.ReservedKeyPrefix))
+		}
 		if l.MetadataKeyLen > 0 && utf8.RuneCountInString(k) > l.MetadataKeyLen {
 			return over("metadata."+k, "key length", l.MetadataKeyLen)
 		}
@@ -44,8 +50,28 @@ func CheckLimits(adapter string, l Limits, req *normalize.RefundRequest) error {
 	if l.ReferenceLen > 0 && utf8.RuneCountInString(req.Reference) > l.ReferenceLen {
 		return over("reference", "length", l.ReferenceLen)
 	}
+	if l.NoLineItems && len(req.LineItems) > 0 {
+		return normalize.FieldErr(normalize.CodeProviderLimitExceeded, "line_items", "unsupported",
+			fmt.Sprintf("line_items: %s has no line items field; it allows at most 0 for items", adapter))
+	}
 	if l.LineItems > 0 && len(req.LineItems) > l.LineItems {
 		return over("line_items", "items", l.LineItems)
+	}
+	if l.LineItemIDsOnly {
+		for i, li := range req.LineItems {
+			sub := ""
+			switch {
+			case li.Amount != nil:
+				sub = "amount"
+			case li.Quantity != nil:
+				sub = "quantity"
+			default:
+				continue
+			}
+			field := fmt.Sprintf("line_items[%d].%s", i, sub)
+			return normalize.FieldErr(normalize.CodeProviderLimitExceeded, field, "ids_only",
+				fmt.Sprintf("%s: %s carries line item ids only; it allows at most 0 for line item %ss", field, adapter, sub))
+		}
 	}
 	return nil
 }

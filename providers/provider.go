@@ -60,6 +60,16 @@ type Limits struct {
 	// ReservedMetadata is how many metadata pairs the adapter itself adds
 	// (for reconciliation) out of MetadataPairs.
 	ReservedMetadata int
+	// ReservedKeyPrefix, when set, is the prefix of the metadata keys the
+	// adapter writes itself: a merchant key with it cannot be carried (it
+	// would be overwritten, or would overwrite the reconciliation handle).
+	ReservedKeyPrefix string
+	// NoLineItems: the provider has no field for line items, so a refund
+	// with any cannot be carried.
+	NoLineItems bool
+	// LineItemIDsOnly: the provider carries line item ids only, so a line
+	// item with an amount or a quantity cannot be carried.
+	LineItemIDsOnly bool
 }
 
 // Capabilities describe what a provider account can do.

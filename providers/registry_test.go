@@ -59,3 +59,48 @@ func TestCheckLimitsNamesFieldAndLimit(t *testing.T) {
 		t.Errorf("partial on a full-only account: %v", err)
 	}
 }
+
+// TestCheckLimitsWhatCannotBeCarried: a field the provider cannot carry at
+// all (a reserved metadata key, line items, line item amounts) is refused,
+// never silently dropped or overwritten.
+func TestCheckLimitsWhatCannotBeCarried(t *testing.T) {
+	one := int64(1)
+	tests := []struct {
+		name  string
+		l     Limits
+		req   normalize.RefundRequest
+		field string
+		limit string
+	}{
+		{"reserved key", Limits{ReservedKeyPrefix: "refundgate_"},
+			normalize.RefundRequest{Metadata: map[string]string{"refundgate_refund_id": "forged"}}, "metadata.refundgate_refund_id", "at most 0"},
+		{"no line items", Limits{NoLineItems: true},
+			normalize.RefundRequest{LineItems: []normalize.LineItem{{ID: "li_1"}}}, "line_items", "at most 0"},
+		{"ids only: amount", Limits{LineItemIDsOnly: true},
+			normalize.RefundRequest{LineItems: []normalize.LineItem{{ID: "li_1"}, {ID: "li_2", Amount: &one}}}, "line_items[1].amount", "at most 0"},
+		{"ids only: quantity", Limits{LineItemIDsOnly: true},
+			normalize.RefundRequest{LineItems: []normalize.LineItem{{ID: "li_1", Quantity: &one}}}, "line_items[0].quantity", "at most 0"},
+	}
+	for _, tt := range tests {
+		tt.req.Full = true
+		err := CheckRequest("yoco", Capabilities{Limits: tt.l}, &tt.req)
+		var ne *normalize.Error
+		if !errors.As(err, &ne) || ne.Code != normalize.CodeProviderLimitExceeded || ne.Param != tt.field || !strings.Contains(ne.Message, tt.limit) {
+			t.Errorf("%s: %v, want provider_limit_exceeded on %s naming %q", tt.name, err, tt.field, tt.limit)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		l    Limits
+		req  normalize.RefundRequest
+	}{
+		{"other keys pass", Limits{ReservedKeyPrefix: "refundgate_"}, normalize.RefundRequest{Metadata: map[string]string{"order": "1", "refundgate": "x"}}},
+		{"no line items, none sent", Limits{NoLineItems: true}, normalize.RefundRequest{}},
+		{"ids only, ids sent", Limits{LineItemIDsOnly: true}, normalize.RefundRequest{LineItems: []normalize.LineItem{{ID: "li_1"}}}},
+	} {
+		tt.req.Full = true
+		if err := CheckRequest("yoco", Capabilities{Limits: tt.l}, &tt.req); err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}

@@ -38,17 +38,29 @@ import (
 // Type is the configuration type of this adapter.
 const Type = "checkoutcom"
 
-// The provider's field limits (seed document and README). DescriptionLen is
-// not documented for refunds; 100 is the conservative length Checkout.com
-// documents for descriptions and user-defined fields elsewhere.
+// The provider's field limits (seed document and README).
 const (
 	trackIDLen       = 50
 	udfLen           = 100
 	metadataPairs    = 10
 	metadataKeyLen   = 100
 	metadataValueLen = 100
-	descriptionLen   = 100
 )
+
+// DefaultDescriptionLen is the description limit of an account that does
+// not set the option description_max_length. The refund seed documents no
+// limit for description; 100 is the length Checkout.com documents for its
+// other free-text fields (udf1…udf5), so it is the default, not a fact:
+// an account whose contract says otherwise sets the option (0: no limit).
+const DefaultDescriptionLen = 100
+
+// Options are the account's checkoutcom-specific options.
+type Options struct {
+	// DescriptionMaxLength is the longest description the account's
+	// Checkout.com contract takes; unset means DefaultDescriptionLen and 0
+	// means no limit.
+	DescriptionMaxLength *int `yaml:"description_max_length"`
+}
 
 // The id prefixes that carry the mode of a charge.
 const (
@@ -70,13 +82,21 @@ type Client struct {
 	caps       providers.Capabilities
 }
 
-// New builds a Client from its configuration. It takes no options. The key's
-// mode decides Livemode: a key starting with sk_test_ is a test key, any
-// other (Checkout.com live keys are sk_…) is live.
+// New builds a Client from its configuration. Its only option is
+// description_max_length; any other key is an error. The key's mode decides
+// Livemode: a key starting with sk_test_ is a test key, any other
+// (Checkout.com live keys are sk_…) is live.
 func New(cfg providers.Config) (providers.Provider, error) {
-	var opts struct{}
+	var opts Options
 	if err := providers.DecodeOptions(cfg.Options, &opts); err != nil {
 		return nil, err
+	}
+	descriptionLen := DefaultDescriptionLen
+	if opts.DescriptionMaxLength != nil {
+		if *opts.DescriptionMaxLength < 0 {
+			return nil, errors.New("checkoutcom: options: description_max_length must be 0 (no limit) or more")
+		}
+		descriptionLen = *opts.DescriptionMaxLength
 	}
 	if cfg.SecretKey == "" {
 		return nil, errors.New("checkoutcom: secret_key is required")

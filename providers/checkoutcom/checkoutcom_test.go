@@ -1,6 +1,7 @@
 package checkoutcom
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -360,7 +361,164 @@ func TestErrorClassification(t *testing.T) {
 			if diff := cmp.Diff(tc.details, pe.Details); diff != "" {
 				t.Errorf("details (-want +got):\n%s", diff)
 			}
+			if want := providers.Excerpt([]byte(tc.body)); pe.Body != want {
+				t.Errorf("body excerpt %q, want %q", pe.Body, want)
+			}
 		})
+	}
+}
+
+// TestDeclineTable: a 2xx answer is classified by its responseCode alone:
+// 1xxxx approved, 2xxxx soft decline, 3xxxx hard decline, 4xxxx risk, each
+// decline a failed refund with refund_declined keeping the provider's code
+// and message, and a nil error (the provider answered definitely).
+func TestDeclineTable(t *testing.T) {
+	tests := []struct {
+		code, message string
+		status        normalize.Status
+		kind          string
+	}{
+		{"10000", "Approved", normalize.StatusSucceeded, ""},
+		{"10100", "Approved - Risk", normalize.StatusSucceeded, ""},
+		{"20005", "Declined - Do Not Honour", normalize.StatusFailed, "Checkout.com declined the refund (soft decline)"},
+		{"20051", "Insufficient Funds", normalize.StatusFailed, "Checkout.com declined the refund (soft decline)"},
+		{"30004", "Pick Up Card", normalize.StatusFailed, "Checkout.com declined the refund (hard decline)"},
+		{"40101", "Risk Blocked Transaction", normalize.StatusFailed, "Checkout.com declined the refund (risk)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.code, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, `{"id":"charge_test_R","originalId":"charge_test_A","liveMode":false,"value":700,"currency":"EUR",`+
+					`"trackId":"rf_1","responseCode":%q,"responseMessage":%q,"status":"Refunded"}`, tc.code, tc.message)
+			}))
+			defer srv.Close()
+			got, err := open(t, srv.URL, "sk_test_k", "").Refund(context.Background(),
+				&normalize.RefundRequest{RefundID: "rf_1", PaymentID: "charge_test_A", Amount: 700, Currency: "EUR"})
+			if err != nil {
+				t.Fatalf("a definite answer is not an error: %v", err)
+			}
+			want := &normalize.ProviderRefund{ProviderRefundID: "charge_test_R", Status: tc.status, ProviderStatus: "Refunded",
+				Amount: 700, Currency: "EUR"}
+			if tc.status == normalize.StatusFailed {
+				want.Failure = &normalize.Failure{Code: normalize.CodeRefundDeclined, Message: tc.kind, ProviderCode: tc.code, ProviderMessage: tc.message}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("refund (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestGoldenSeedRequest: the body the adapter sends for the seed's example
+// refund has the seed's field names and values (the seed sends value as a
+// numeric string; the adapter sends the integer).
+func TestGoldenSeedRequest(t *testing.T) {
+	var sent []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sent, _ = io.ReadAll(r.Body)
+		w.Write(readTestdata(t, "refund_response.json"))
+	}))
+	defer srv.Close()
+	p := open(t, srv.URL, "sk_test_55aedccc-7f53-4ccc-b0a6-d943decc3c31", "")
+	_, err := p.Refund(context.Background(), &normalize.RefundRequest{RefundID: "TRK12345", PaymentID: "charge_test_F2B8BA4C175P76BD3E07",
+		Amount: 2000, Currency: "USD", Description: "The T-Shirt Store", Reason: normalize.ReasonRequestedByCustomer,
+		LineItems: []normalize.LineItem{{ID: "tee123", Amount: ptr(int64(2000)), Quantity: ptr(int64(1))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := readTestdata(t, "refund_request_seed.json")
+	var seedKeys, sentKeys struct {
+		Top      map[string]json.RawMessage
+		Products []map[string]json.RawMessage
+	}
+	for _, x := range []struct {
+		b   []byte
+		dst *struct {
+			Top      map[string]json.RawMessage
+			Products []map[string]json.RawMessage
+		}
+	}{{seed, &seedKeys}, {sent, &sentKeys}} {
+		if err := json.Unmarshal(x.b, &x.dst.Top); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(x.dst.Top["products"], &x.dst.Products); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k := range sentKeys.Top {
+		if _, ok := seedKeys.Top[k]; !ok {
+			t.Errorf("the adapter sends %q, which the seed's request does not have", k)
+		}
+	}
+	for k := range sentKeys.Products[0] {
+		if _, ok := seedKeys.Products[0][k]; !ok {
+			t.Errorf("the adapter sends products[].%q, which the seed's request does not have", k)
+		}
+	}
+	type shape struct {
+		Value       flexInt `json:"value"`
+		TrackID     string  `json:"trackId"`
+		Description string  `json:"description"`
+		Products    []struct {
+			SKU      string  `json:"sku"`
+			Price    flexInt `json:"price"`
+			Quantity flexInt `json:"quantity"`
+		} `json:"products"`
+	}
+	var want, got shape
+	if err := json.Unmarshal(seed, &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(sent, &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sent body against the seed's (-seed +sent):\n%s", diff)
+	}
+	if !bytes.Contains(sent, []byte(`"value":2000`)) {
+		t.Errorf("value is not sent as an integer: %s", sent)
+	}
+}
+
+// TestDescriptionLimitOption: the description limit is the account's
+// option (the seed documents none), 100 by default, 0 for none.
+func TestDescriptionLimitOption(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(readTestdata(t, "refund_response.json"))
+	}))
+	defer srv.Close()
+	desc := strings.Repeat("d", 200)
+	for _, tc := range []struct {
+		opts  map[string]any
+		limit int
+		ok    bool
+	}{
+		{nil, 100, false},
+		{map[string]any{"description_max_length": 255}, 255, true},
+		{map[string]any{"description_max_length": 150}, 150, false},
+		{map[string]any{"description_max_length": 0}, 0, true},
+	} {
+		p, err := New(providers.Config{Name: "cko", Type: Type, BaseURL: srv.URL, SecretKey: "sk_test_k", Options: tc.opts})
+		if err != nil {
+			t.Fatalf("%v: %v", tc.opts, err)
+		}
+		if got := p.Capabilities().Limits.DescriptionLen; got != tc.limit {
+			t.Errorf("%v: DescriptionLen = %d, want %d", tc.opts, got, tc.limit)
+		}
+		_, err = p.Refund(context.Background(), &normalize.RefundRequest{RefundID: "rf_1", PaymentID: "charge_test_A", Amount: 1, Description: desc})
+		if tc.ok && err != nil {
+			t.Errorf("%v: a 200-character description: %v", tc.opts, err)
+		}
+		var ne *normalize.Error
+		if !tc.ok && (!errors.As(err, &ne) || ne.Code != normalize.CodeProviderLimitExceeded || ne.Param != "description" ||
+			!strings.Contains(ne.Message, fmt.Sprint("at most ", tc.limit))) {
+			t.Errorf("%v: a 200-character description: %v, want provider_limit_exceeded naming %d", tc.opts, err, tc.limit)
+		}
+	}
+	for _, bad := range []map[string]any{{"description_max_length": -1}, {"description_max_length": "long"}, {"description_limit": 5}} {
+		if _, err := New(providers.Config{Type: Type, BaseURL: srv.URL, SecretKey: "sk_test_k", Options: bad}); err == nil {
+			t.Errorf("options %v were accepted", bad)
+		}
 	}
 }
 

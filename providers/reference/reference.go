@@ -42,7 +42,8 @@ func New(cfg providers.Config) (providers.Provider, error) {
 		caps: providers.Capabilities{
 			PaymentRef: providers.RefPayment, Partial: true, Multiple: true,
 			Reasons: normalize.Reasons, Idempotent: true,
-			Limits: providers.Limits{MetadataPairs: 20, ReservedMetadata: 1, MetadataKeyLen: 40, MetadataValueLen: 500},
+			Limits: providers.Limits{MetadataPairs: 20, ReservedMetadata: 1, MetadataKeyLen: 40, MetadataValueLen: 500,
+				ReservedKeyPrefix: "refundgate_"},
 		},
 	}, nil
 }

@@ -3,11 +3,27 @@
 // refunded, deduplicated by the Idempotency-Key header.
 //
 // A refund is POST {base}/refunds with "Authorization: Basic <secret key>"
-// (the raw key, not base64). The gateway's refund id travels in the refund's
-// metadata (refundgate_refund_id) so that Lookup can find a refund whose
-// answer was lost; the merchant's reference travels in reference. Reasons
-// Smartpay does not know are mapped by the reasons table, and the original
-// reason is kept in metadata (refundgate_reason).
+// (the raw key, not base64) and the Idempotency-Key derived from the
+// gateway's refund id (the same key on every resend). The gateway's refund
+// id travels in the refund's metadata (refundgate_refund_id) so that Lookup
+// can find a refund whose answer was lost; the merchant's reference travels
+// in reference. Reasons Smartpay does not know are mapped by the reasons
+// table (wire.go), and the original reason is kept in metadata
+// (refundgate_reason):
+//
+//	refundgate reason       Smartpay reason         metadata refundgate_reason
+//	requested_by_customer   requested_by_customer   requested_by_customer
+//	fraudulent              fraudulent              fraudulent
+//	duplicate               requested_by_customer   duplicate
+//	other                   requested_by_customer   other
+//
+// What Smartpay cannot carry is refused before any request with a 422
+// provider_limit_exceeded naming the field and the limit: description over
+// 80 and reference over 40 characters, more than 18 merchant metadata
+// pairs (20 less the two reserved), a merchant metadata key starting with
+// refundgate_, and a line item amount or quantity (Smartpay takes line item
+// ids only). Amounts go through the currency's ISO 4217 exponent, never
+// assuming cents: 1500 JPY is sent as 1500.
 package smartpay
 
 import (
@@ -29,10 +45,11 @@ const Type = "smartpay"
 const DefaultBaseURL = "https://api.smartpay.co/v1"
 
 // The metadata keys the adapter adds to every refund; they count in
-// Limits.ReservedMetadata.
+// Limits.ReservedMetadata, and a merchant key with their prefix is refused.
 const (
-	metaRefundID = "refundgate_refund_id"
-	metaReason   = "refundgate_reason"
+	metaPrefix   = "refundgate_"
+	metaRefundID = metaPrefix + "refund_id"
+	metaReason   = metaPrefix + "reason"
 )
 
 // listPageSize is the maxResults asked for when listing a payment's
@@ -72,6 +89,7 @@ func New(cfg providers.Config) (providers.Provider, error) {
 			Livemode: strings.HasPrefix(cfg.SecretKey, "sk_live_"),
 			Limits: providers.Limits{
 				MetadataPairs: 20, ReservedMetadata: 2, DescriptionLen: 80, ReferenceLen: 40,
+				ReservedKeyPrefix: metaPrefix, LineItemIDsOnly: true,
 			},
 		},
 	}, nil

@@ -452,6 +452,16 @@ func TestLocalRefusals(t *testing.T) {
 		{"unknown currency", func(r *normalize.RefundRequest) { r.Currency = "jpy" }, normalize.CodeValidationFailed, "currency"},
 		{"bad reason", func(r *normalize.RefundRequest) { r.Reason = "whim" }, normalize.CodeValidationFailed, "reason"},
 		{"zero partial", func(r *normalize.RefundRequest) { r.Amount = 0 }, normalize.CodeValidationFailed, "amount"},
+		{"reserved metadata key", func(r *normalize.RefundRequest) { r.Metadata = map[string]string{"refundgate_reason": "mine"} },
+			normalize.CodeProviderLimitExceeded, "metadata.refundgate_reason"},
+		{"line item amount", func(r *normalize.RefundRequest) {
+			n := int64(500)
+			r.LineItems = []normalize.LineItem{{ID: "li_1"}, {ID: "li_2", Amount: &n}}
+		}, normalize.CodeProviderLimitExceeded, "line_items[1].amount"},
+		{"line item quantity", func(r *normalize.RefundRequest) {
+			n := int64(1)
+			r.LineItems = []normalize.LineItem{{ID: "li_1", Quantity: &n}}
+		}, normalize.CodeProviderLimitExceeded, "line_items[0].quantity"},
 	}
 	for _, tt := range tests {
 		req := request("payment_test_z9Y8x7W6v5U4t3S2r1Q0pO")
@@ -811,7 +821,8 @@ func TestNewOptions(t *testing.T) {
 	want := providers.Capabilities{PaymentRef: providers.RefPayment, Partial: true, Multiple: true,
 		Reasons:    []normalize.Reason{normalize.ReasonRequestedByCustomer, normalize.ReasonFraudulent},
 		Idempotent: true, RequiresCurrency: true,
-		Limits: providers.Limits{MetadataPairs: 20, ReservedMetadata: 2, DescriptionLen: 80, ReferenceLen: 40}}
+		Limits: providers.Limits{MetadataPairs: 20, ReservedMetadata: 2, DescriptionLen: 80, ReferenceLen: 40,
+			ReservedKeyPrefix: "refundgate_", LineItemIDsOnly: true}}
 	if d := cmp.Diff(want, p.Capabilities()); d != "" {
 		t.Errorf("Capabilities (-want +got):\n%s", d)
 	}

@@ -58,9 +58,10 @@ type wireRefund struct {
 	Metadata    map[string]any `json:"metadata"`
 }
 
-// buildRefundRequest maps a refund request to Yoco's body: the merchant's
-// metadata plus the gateway's refund id, reference and reason; the amount
-// only when the account takes partial refunds and the amount is known.
+// buildRefundRequest maps a checked refund request to Yoco's body: the
+// merchant's metadata plus the gateway's refund id, reference, reason and
+// description; the amount only when the account takes partial refunds and
+// the amount is known.
 func buildRefundRequest(req *normalize.RefundRequest, partial bool) *wireRefundRequest {
 	meta := make(map[string]string, len(req.Metadata)+reservedMetadata)
 	for k, v := range req.Metadata {
@@ -72,6 +73,9 @@ func buildRefundRequest(req *normalize.RefundRequest, partial bool) *wireRefundR
 	}
 	if req.Reason != "" {
 		meta[metaReason] = string(req.Reason)
+	}
+	if req.Description != "" {
+		meta[metaDescription] = req.Description
 	}
 	body := &wireRefundRequest{Metadata: meta}
 	if partial && req.Amount > 0 {

@@ -3,12 +3,18 @@
 //
 // A refund is POST {base}/checkouts/{checkoutId}/refund with
 // "Authorization: Bearer <secret key>" and the Idempotency-Key derived from
-// the gateway's refund id. Yoco has no reason or reference field, so the
-// gateway's refund id, reference and reason travel in the refund's metadata
-// (refundgate_refund_id, refundgate_reference, refundgate_reason) next to
-// the merchant's own pairs. The 202 answer ("successful") means accepted,
-// never final: the final state comes from a refund.succeeded / refund.failed
-// webhook or from the checkout's status (refunded or reversed).
+// the gateway's refund id (the same key on every resend). Yoco's body has
+// only metadata (and, on newer contracts, amount): it has no reason,
+// reference or description field, so the gateway's refund id, reference,
+// reason and description travel in the refund's metadata
+// (refundgate_refund_id, refundgate_reference, refundgate_reason,
+// refundgate_description) next to the merchant's own pairs. Merchant keys
+// starting with refundgate_ are refused rather than overwritten, and line
+// items, which Yoco cannot carry, are refused rather than dropped (422
+// provider_limit_exceeded, before any request). The 202 answer
+// ("successful") means accepted, never final: the final state comes from a
+// refund.succeeded / refund.failed webhook or from the checkout's status
+// (refunded or reversed).
 //
 // The seed documents support only full refunds. An account whose Yoco
 // contract allows partial refunds (the newer API's "amount") sets the
@@ -32,16 +38,18 @@ const Type = "yoco"
 // DefaultBaseURL is Yoco's live API base.
 const DefaultBaseURL = "https://payments.yoco.com/api"
 
-// The metadata keys the adapter adds to every refund; they count in
-// Limits.ReservedMetadata and win over merchant pairs of the same name.
+// The metadata keys the adapter adds to refunds; they count in
+// Limits.ReservedMetadata, and a merchant key with their prefix is refused.
 const (
-	metaRefundID  = "refundgate_refund_id"
-	metaReference = "refundgate_reference"
-	metaReason    = "refundgate_reason"
+	metaPrefix      = "refundgate_"
+	metaRefundID    = metaPrefix + "refund_id"
+	metaReference   = metaPrefix + "reference"
+	metaReason      = metaPrefix + "reason"
+	metaDescription = metaPrefix + "description"
 )
 
-// reservedMetadata is how many metadata pairs the adapter adds.
-const reservedMetadata = 3
+// reservedMetadata is how many metadata pairs the adapter adds at most.
+const reservedMetadata = 4
 
 func init() { providers.Register(Type, New) }
 
@@ -82,7 +90,7 @@ func New(cfg providers.Config) (providers.Provider, error) {
 			Reasons:    []normalize.Reason{},
 			Idempotent: true,
 			Livemode:   strings.HasPrefix(cfg.SecretKey, "sk_live_"),
-			Limits:     providers.Limits{ReservedMetadata: reservedMetadata},
+			Limits:     providers.Limits{ReservedMetadata: reservedMetadata, ReservedKeyPrefix: metaPrefix, NoLineItems: true},
 		},
 	}, nil
 }

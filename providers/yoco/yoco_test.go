@@ -152,6 +152,10 @@ func request(paymentID string) *normalize.RefundRequest {
 
 // Capabilities and options.
 
+// yocoLimits: no documented limits; four reserved metadata keys under
+// refundgate_, and no line items field.
+var yocoLimits = providers.Limits{ReservedMetadata: 4, ReservedKeyPrefix: "refundgate_", NoLineItems: true}
+
 func TestCapabilities(t *testing.T) {
 	tests := []struct {
 		name string
@@ -160,12 +164,12 @@ func TestCapabilities(t *testing.T) {
 		want providers.Capabilities
 	}{
 		{"full only by default", testKey, nil, providers.Capabilities{PaymentRef: providers.RefCheckout,
-			Reasons: []normalize.Reason{}, Idempotent: true, Limits: providers.Limits{ReservedMetadata: 3}}},
+			Reasons: []normalize.Reason{}, Idempotent: true, Limits: yocoLimits}},
 		{"partial refunds", liveKey, map[string]any{"partial_refunds": true}, providers.Capabilities{PaymentRef: providers.RefCheckout,
 			Partial: true, Multiple: true, Reasons: []normalize.Reason{}, Idempotent: true, Livemode: true,
-			Limits: providers.Limits{ReservedMetadata: 3}}},
+			Limits: yocoLimits}},
 		{"partial refunds off", testKey, map[string]any{"partial_refunds": false}, providers.Capabilities{PaymentRef: providers.RefCheckout,
-			Reasons: []normalize.Reason{}, Idempotent: true, Limits: providers.Limits{ReservedMetadata: 3}}},
+			Reasons: []normalize.Reason{}, Idempotent: true, Limits: yocoLimits}},
 	}
 	for _, tt := range tests {
 		got := open(t, "http://unused", tt.key, tt.opts).Capabilities()
@@ -299,22 +303,17 @@ func TestRefundRequestWire(t *testing.T) {
 		want string
 	}{
 		{"full-only account never sends amount", nil, func() *normalize.RefundRequest { return request("ch_A") },
-			`{"metadata":{"order":"1042","refundgate_reason":"duplicate","refundgate_reference":"ORDER-1042","refundgate_refund_id":"rf_01JD3Q8Z6M2K4N7P9R1T3V5X7Z"}}`},
+			`{"metadata":{"order":"1042","refundgate_description":"double charge","refundgate_reason":"duplicate","refundgate_reference":"ORDER-1042","refundgate_refund_id":"rf_01JD3Q8Z6M2K4N7P9R1T3V5X7Z"}}`},
 		{"partial account sends a known amount", map[string]any{"partial_refunds": true}, func() *normalize.RefundRequest {
 			r := request("ch_A")
 			r.Amount, r.Full = 2500, false
 			return r
-		}, `{"amount":2500,"metadata":{"order":"1042","refundgate_reason":"duplicate","refundgate_reference":"ORDER-1042","refundgate_refund_id":"rf_01JD3Q8Z6M2K4N7P9R1T3V5X7Z"}}`},
+		}, `{"amount":2500,"metadata":{"order":"1042","refundgate_description":"double charge","refundgate_reason":"duplicate","refundgate_reference":"ORDER-1042","refundgate_refund_id":"rf_01JD3Q8Z6M2K4N7P9R1T3V5X7Z"}}`},
 		{"partial account, full refund of an unknown amount", map[string]any{"partial_refunds": true}, func() *normalize.RefundRequest {
 			r := request("ch_A")
-			r.Amount, r.Reference, r.Reason, r.Metadata = 0, "", "", nil
+			r.Amount, r.Reference, r.Reason, r.Description, r.Metadata = 0, "", "", "", nil
 			return r
 		}, `{"metadata":{"refundgate_refund_id":"rf_01JD3Q8Z6M2K4N7P9R1T3V5X7Z"}}`},
-		{"the adapter's keys win over the merchant's", nil, func() *normalize.RefundRequest {
-			r := request("ch_A")
-			r.Metadata = map[string]string{metaRefundID: "forged"}
-			return r
-		}, `{"metadata":{"refundgate_reason":"duplicate","refundgate_reference":"ORDER-1042","refundgate_refund_id":"rf_01JD3Q8Z6M2K4N7P9R1T3V5X7Z"}}`},
 	}
 	for _, tt := range tests {
 		f := newFake(t, answer(http.StatusAccepted, golden(t, "refund_accepted.json")))
@@ -367,6 +366,12 @@ func TestLocalRefusals(t *testing.T) {
 			normalize.CodeValidationFailed, "amount"},
 		{"negative amount", testKey, map[string]any{"partial_refunds": true}, func(r *normalize.RefundRequest) { r.Amount = -1 },
 			normalize.CodeValidationFailed, "amount"},
+		{"a merchant key in the adapter's namespace is refused, not overwritten", testKey, nil,
+			func(r *normalize.RefundRequest) { r.Metadata = map[string]string{metaRefundID: "forged"} },
+			normalize.CodeProviderLimitExceeded, "metadata.refundgate_refund_id"},
+		{"line items cannot be carried", testKey, nil,
+			func(r *normalize.RefundRequest) { r.LineItems = []normalize.LineItem{{ID: "sku-1"}} },
+			normalize.CodeProviderLimitExceeded, "line_items"},
 	}
 	for _, tt := range tests {
 		c := open(t, f.URL, tt.key, tt.opts)
