@@ -27,7 +27,7 @@ func (s *Sandbox) controlRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /_sandbox/payments", s.ctlCreatePayment)
 	mux.HandleFunc("GET /_sandbox/faults", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, faultList{Data: s.Faults()})
+		writeJSON(w, http.StatusOK, faultList{Data: append([]Fault{}, s.Faults()...)})
 	})
 	mux.HandleFunc("PUT /_sandbox/faults", s.ctlSetFault)
 	mux.HandleFunc("DELETE /_sandbox/faults", func(w http.ResponseWriter, r *http.Request) {

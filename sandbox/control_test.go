@@ -8,7 +8,7 @@ import (
 )
 
 func TestControlKeys(t *testing.T) {
-	custom := &Keys{Yoco: ProviderKeys{TestSecretKey: "sk_test_custom"}}
+	custom := &Keys{Yoco: ProviderKeys{TestSecretKey: "sk_test_custom"}, CheckoutCom: ProviderKeys{TestSecretKey: "sk_test_00000000-1111-2222-3333-444444444444"}}
 	e := newEnv(t, Options{Keys: custom})
 	var got Keys
 	r := e.do("GET", "/_sandbox/keys", nil, nil)
@@ -17,6 +17,9 @@ func TestControlKeys(t *testing.T) {
 	}
 	want := DefaultKeys()
 	want.Yoco.TestSecretKey = "sk_test_custom"
+	// Checkout.com signs with its secret key: the webhook secret follows it.
+	want.CheckoutCom.TestSecretKey = "sk_test_00000000-1111-2222-3333-444444444444"
+	want.CheckoutCom.WebhookSecret = want.CheckoutCom.TestSecretKey
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("keys (-want +got):\n%s", d)
 	}
@@ -116,5 +119,64 @@ func TestControlFaultsWebhooksAndRefunds(t *testing.T) {
 	}
 	if r := e.do("GET", "/_sandbox/refunds?provider=yoco&payment_id=ch_none", nil, nil); r.status != 200 || strings.TrimSpace(string(r.body)) != `{"data":[]}` {
 		t.Errorf("empty list: %d %s", r.status, r.body)
+	}
+}
+
+// TestControlRefundsGroundTruth checks GET /_sandbox/refunds for the two
+// idempotent providers: the record carries the Idempotency-Key, a replay
+// adds nothing, and DELETE /_sandbox/faults without provider clears all.
+func TestControlRefundsGroundTruth(t *testing.T) {
+	e := newEnv(t, Options{})
+	k := e.sb.Keys()
+	for _, p := range []string{ProviderYoco, ProviderSmartpay} {
+		if r := e.do("PUT", "/_sandbox/faults", nil, Fault{Provider: p, Mode: FaultApplyThen500, Rate: 1}); r.status != 200 {
+			t.Fatalf("PUT: %d %s", r.status, r.body)
+		}
+	}
+	ch := e.payment(ProviderYoco, 1000, "ZAR", false)
+	pay := e.payment(ProviderSmartpay, 1000, "JPY", false)
+	reqs := []refundReq{
+		{"/yoco/api/checkouts/" + ch + "/refund", idem(yocoAuth(k.Yoco.TestSecretKey), "y-1"), `{}`},
+		{"/smartpay/v1/refunds", idem(spAuth(k.Smartpay.TestSecretKey), "s-1"), `{"payment":"` + pay + `","amount":400,"currency":"JPY","reason":"fraudulent"}`},
+	}
+	for _, r := range reqs {
+		if a := e.do("POST", r.path, r.hdr, r.body); a.status != 500 {
+			t.Fatalf("under apply_then_500: %d %s", a.status, a.body)
+		}
+	}
+	if r := e.do("DELETE", "/_sandbox/faults", nil, nil); r.status != 204 {
+		t.Fatalf("DELETE: %d", r.status)
+	}
+	if f := e.do("GET", "/_sandbox/faults", nil, nil); strings.TrimSpace(string(f.body)) != `{"data":[]}` {
+		t.Errorf("faults after DELETE: %s", f.body)
+	}
+	var ids []string
+	for _, r := range reqs {
+		a := e.do("POST", r.path, r.hdr, r.body)
+		if a.status >= 300 || a.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("retry: %d %v %s", a.status, a.header, a.body)
+		}
+		m := a.json(t)
+		if id, ok := m["refundId"].(string); ok {
+			ids = append(ids, id)
+		} else {
+			ids = append(ids, m["id"].(string))
+		}
+	}
+	for i, tc := range []struct {
+		provider, payment string
+		want              Refund
+	}{
+		{ProviderYoco, ch, Refund{PaymentID: ch, Amount: 1000, Currency: "ZAR", IdempotencyKey: "y-1", Status: "succeeded"}},
+		{ProviderSmartpay, pay, Refund{PaymentID: pay, Amount: 400, Currency: "JPY", IdempotencyKey: "s-1", Status: "succeeded"}},
+	} {
+		var list refundList
+		if err := jsonUnmarshal(e.do("GET", "/_sandbox/refunds?provider="+tc.provider+"&payment_id="+tc.payment, nil, nil).body, &list); err != nil {
+			t.Fatal(err)
+		}
+		tc.want.ID = ids[i]
+		if d := cmp.Diff([]Refund{tc.want}, list.Data); d != "" {
+			t.Errorf("%s refunds (-want +got):\n%s", tc.provider, d)
+		}
 	}
 }

@@ -233,6 +233,8 @@ func (s *Sandbox) serveRefund(w http.ResponseWriter, r *http.Request, c refundCa
 		writeRaw(w, http.StatusInternalServerError, c.serverError)
 		return
 	case FaultHang:
+		s.hanging.Add(1)
+		defer s.hanging.Add(-1)
 		select {
 		case <-r.Context().Done():
 		case <-s.ctx.Done():

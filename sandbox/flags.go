@@ -53,6 +53,17 @@ func BindFlags(fs *flag.FlagSet) func() (Options, error) {
 	return func() (Options, error) {
 		o.Keys = &keys
 		o.YocoReversedRate, o.YocoFailedRate, o.WebhookDuplicateRate, o.Seed = reversed, fail, dup, seed
+		for _, r := range []struct {
+			name string
+			v    float64
+		}{{"--yoco-reversed-rate", reversed}, {"--yoco-failed-rate", fail}, {"--webhook-duplicate-rate", dup}} {
+			if r.v < 0 || r.v > 1 || r.v != r.v {
+				return Options{}, fmt.Errorf("%s %v is not in [0,1]", r.name, r.v)
+			}
+		}
+		if o.YocoSettleDelay < 0 {
+			return Options{}, errors.New("--yoco-settle-delay must not be negative")
+		}
 		if retry != "" {
 			for _, part := range strings.Split(retry, ",") {
 				d, err := time.ParseDuration(strings.TrimSpace(part))

@@ -193,6 +193,8 @@ type Sandbox struct {
 	// beforeApply is a test hook run just before a refund is applied (after
 	// the idempotency key is taken), to hold requests in flight.
 	beforeApply atomic.Pointer[func()]
+	// hanging counts requests held by the hang fault.
+	hanging atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc

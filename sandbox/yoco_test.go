@@ -3,6 +3,8 @@ package sandbox
 import (
 	"encoding/json"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,13 +38,19 @@ func TestYocoRefundReproducesSeedResponse(t *testing.T) {
 			if d := cmp.Diff(shape(seed), shape(got)); d != "" {
 				t.Errorf("key set/types differ from the seed (-seed +got):\n%s", d)
 			}
-			for _, f := range []string{"message", "status"} {
-				if got[f] != seed[f] {
-					t.Errorf("%s = %v, want %v", f, got[f], seed[f])
+			// Ids have the seed's form: the same prefix, alphabet and length.
+			for _, f := range []string{"id", "refundId"} {
+				if re := idForm(seed[f].(string)); !re.MatchString(got[f].(string)) {
+					t.Errorf("%s %q does not match the seed's form %s", f, got[f], re)
 				}
 			}
-			if got["id"] != ch || !strings.HasPrefix(got["refundId"].(string), "rfd_") {
-				t.Errorf("id %v refundId %v", got["id"], got["refundId"])
+			if got["id"] != ch {
+				t.Errorf("id %v, want the checkout %s", got["id"], ch)
+			}
+			// Field for field, the random ids aside.
+			seed["id"], seed["refundId"] = got["id"], got["refundId"]
+			if d := cmp.Diff(seed, got); d != "" {
+				t.Errorf("answer (-seed +got):\n%s", d)
 			}
 			// Settle delay 0: final before the answer.
 			c := e.do("GET", "/yoco/api/checkouts/"+ch, yocoAuth(k.LiveSecretKey), nil).json(t)
@@ -313,5 +321,114 @@ func TestYocoWebhookVerifiesWithStandardWebhooks(t *testing.T) {
 	}
 	if _, err := time.Parse(time.RFC3339, typed.CreatedDate); err != nil {
 		t.Errorf("createdDate %q: %v", typed.CreatedDate, err)
+	}
+}
+
+// idForm is the pattern of ids shaped like the example: its prefix up to
+// the last '_', then as many letters and digits.
+func idForm(example string) *regexp.Regexp {
+	i := strings.LastIndexByte(example, '_') + 1
+	return regexp.MustCompile("^" + regexp.QuoteMeta(example[:i]) + "[A-Za-z0-9]{" + strconv.Itoa(len(example)-i) + "}$")
+}
+
+func TestYocoCheckoutLifecycle(t *testing.T) {
+	e := newEnv(t, Options{})
+	k := yocoAuth(e.sb.Keys().Yoco.TestSecretKey)
+	for _, tc := range []struct {
+		status string
+		refund int
+		code   string
+		after  string
+	}{
+		{YocoCheckoutCreated, 400, "checkout_not_completed", YocoCheckoutCreated},
+		{YocoCheckoutStarted, 400, "checkout_not_completed", YocoCheckoutStarted},
+		{YocoCheckoutProcessing, 400, "checkout_not_completed", YocoCheckoutProcessing},
+		{YocoCheckoutCompleted, 202, "", YocoCheckoutRefunded},
+	} {
+		t.Run(tc.status, func(t *testing.T) {
+			r := e.do("POST", "/_sandbox/payments", nil, map[string]any{"provider": "yoco", "amount": 700, "currency": "ZAR", "status": tc.status})
+			if r.status != 201 {
+				t.Fatalf("create: %d %s", r.status, r.body)
+			}
+			ch := r.json(t)["payment_id"].(string)
+			if st := e.do("GET", "/yoco/api/checkouts/"+ch, k, nil).json(t)["status"]; st != tc.status {
+				t.Errorf("status %v, want %s", st, tc.status)
+			}
+			rr := e.do("POST", "/yoco/api/checkouts/"+ch+"/refund", k, nil)
+			if rr.status != tc.refund || (tc.code != "" && rr.json(t)["errorCode"] != tc.code) {
+				t.Errorf("refund: %d %s, want %d %s", rr.status, rr.body, tc.refund, tc.code)
+			}
+			if st := e.do("GET", "/yoco/api/checkouts/"+ch, k, nil).json(t)["status"]; st != tc.after {
+				t.Errorf("status after the refund %v, want %s", st, tc.after)
+			}
+		})
+	}
+	for _, bad := range []map[string]any{
+		{"provider": "yoco", "amount": 700, "currency": "ZAR", "status": "refunded"},
+		{"provider": "smartpay", "amount": 700, "currency": "JPY", "status": "completed"},
+	} {
+		if r := e.do("POST", "/_sandbox/payments", nil, bad); r.status != 400 {
+			t.Errorf("%v: %d %s, want 400", bad, r.status, r.body)
+		}
+	}
+}
+
+func TestYocoLiveRefundsOnly(t *testing.T) {
+	e := newEnv(t, Options{YocoLiveRefundsOnly: true})
+	keys := e.sb.Keys().Yoco
+	test := e.payment(ProviderYoco, 1000, "ZAR", false)
+	r := e.do("POST", "/yoco/api/checkouts/"+test+"/refund", yocoAuth(keys.TestSecretKey), nil)
+	if r.status != 400 || r.json(t)["errorCode"] != "live_checkout_required" {
+		t.Errorf("test checkout: %d %s, want 400 live_checkout_required", r.status, r.body)
+	}
+	live := e.payment(ProviderYoco, 1000, "ZAR", true)
+	if r := e.do("POST", "/yoco/api/checkouts/"+live+"/refund", yocoAuth(keys.LiveSecretKey), nil); r.status != 202 {
+		t.Errorf("live checkout: %d %s", r.status, r.body)
+	}
+}
+
+// TestYocoFailedRefund checks the other final state: 202 successful, then
+// refund.failed (verified with the standard-webhooks library), the checkout
+// still completed and its amount refundable again.
+func TestYocoFailedRefund(t *testing.T) {
+	h := newHook(t, 0)
+	e := newEnv(t, Options{YocoFailedRate: 1, YocoSettleDelay: 10 * time.Millisecond})
+	e.sb.SetWebhookURL(ProviderYoco, h.srv.URL)
+	keys := e.sb.Keys().Yoco
+	k := yocoAuth(keys.LiveSecretKey)
+	ch := e.payment(ProviderYoco, 900, "ZAR", true)
+	r := e.do("POST", "/yoco/api/checkouts/"+ch+"/refund", k, nil)
+	if r.status != 202 || r.json(t)["status"] != "successful" {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	got := h.next(t)
+	wh, err := standardwebhooks.NewWebhook(keys.WebhookSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wh.Verify(got.body, got.header); err != nil {
+		t.Fatalf("standard-webhooks verification: %v", err)
+	}
+	var ev yocoEvent
+	if err := json.Unmarshal(got.body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	want := yocoEventPayload{ID: r.json(t)["refundId"].(string), Type: "refund", Amount: 900, Currency: "ZAR",
+		PaymentID: ev.Payload.PaymentID, Status: "failed", Mode: "live", Metadata: map[string]any{"checkoutId": ch}}
+	if ev.Type != "refund.failed" {
+		t.Errorf("type %q, want refund.failed", ev.Type)
+	}
+	if d := cmp.Diff(want, ev.Payload); d != "" {
+		t.Errorf("payload (-want +got):\n%s", d)
+	}
+	c := e.do("GET", "/yoco/api/checkouts/"+ch, k, nil).json(t)
+	if c["status"] != "completed" || c["refundedAmount"] != float64(0) {
+		t.Errorf("checkout after a failed refund: status %v refundedAmount %v", c["status"], c["refundedAmount"])
+	}
+	if rfs := e.sb.Refunds(ProviderYoco, ch); len(rfs) != 1 || rfs[0].Status != "failed" {
+		t.Errorf("ground truth %+v", rfs)
+	}
+	if r := e.do("POST", "/yoco/api/checkouts/"+ch+"/refund", k, nil); r.status != 202 {
+		t.Errorf("refund after a failed one: %d %s", r.status, r.body)
 	}
 }
