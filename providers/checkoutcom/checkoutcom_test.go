@@ -52,6 +52,13 @@ func TestConformance(t *testing.T) {
 					}
 					return id
 				},
+				NewOtherModePayment: func(t *testing.T, amount int64) string {
+					id, err := sb.CreatePayment(sandbox.ProviderCheckoutCom, amount, "ZAR", !live)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return id
+				},
 				Currency:         "ZAR",
 				MissingPaymentID: missing,
 				ProviderRefunds: func(t *testing.T, paymentID string) []providertest.Recorded {

@@ -41,6 +41,9 @@ func TestConformance(t *testing.T) {
 		NewPayment: func(t *testing.T, amount int64) string {
 			return sbPayment(t, sb, amount, false)
 		},
+		NewOtherModePayment: func(t *testing.T, amount int64) string {
+			return sbPayment(t, sb, amount, true)
+		},
 		Currency:         "JPY",
 		MissingPaymentID: "payment_test_missingMissingMissing00",
 		ProviderRefunds: func(t *testing.T, paymentID string) []providertest.Recorded {

@@ -51,6 +51,9 @@ func TestConformance(t *testing.T) {
 				NewPayment: func(t *testing.T, amount int64) string {
 					return sbCheckout(t, sb, amount, false)
 				},
+				NewOtherModePayment: func(t *testing.T, amount int64) string {
+					return sbCheckout(t, sb, amount, true)
+				},
 				Currency:         "ZAR",
 				MissingPaymentID: "ch_missingMissingMissing0",
 				ProviderRefunds: func(t *testing.T, paymentID string) []providertest.Recorded {
