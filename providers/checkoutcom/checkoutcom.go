@@ -10,10 +10,15 @@
 // The request maps the gateway's fields as follows: value = the amount in
 // Checkout.com's unit for the currency (omitted for a full refund of an
 // unknown amount, so that the provider refunds the captured rest), trackId =
-// RefundID, description, metadata (as given, at most 10 pairs of 100
-// characters), udf1 = the merchant's reference, udf2 = the reason (the API has
-// no reason field) and products from the line items (id → sku, quantity,
-// amount → price).
+// RefundID, description (at most 100 characters unless the account's
+// description_max_length option says otherwise: the seed documents no
+// limit), metadata (as given, at most 10 pairs, keys and values of at most
+// 100 characters), udf1 = the merchant's reference (at most 100), udf2 = the
+// reason (the API has no reason field) and products from the line items
+// (id → sku, quantity, amount → price). A field over its limit, and a charge
+// id of the other mode than the key (charge_test_… for a test key,
+// charge_… for a live one), are refused before any request: 422
+// provider_limit_exceeded naming the field and the limit, or mode_mismatch.
 //
 // A 2xx answer whose responseCode starts with 1 is a succeeded refund; any
 // other responseCode (2xxxx soft decline, 3xxxx hard decline, 4xxxx risk) is

@@ -391,6 +391,9 @@ func TestErrors(t *testing.T) {
 			if tt.status != 200 && pe.StatusCode != tt.status {
 				t.Errorf("StatusCode = %d, want %d", pe.StatusCode, tt.status)
 			}
+			if want := providers.Excerpt(tt.body); pe.Body != want {
+				t.Errorf("body excerpt %q, want %q", pe.Body, want)
+			}
 			if d := cmp.Diff(tt.details, pe.Details); d != "" {
 				t.Errorf("Details (-want +got):\n%s", d)
 			}

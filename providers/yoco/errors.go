@@ -64,6 +64,10 @@ var codes = map[string]normalize.Code{
 	"checkout_not_found":            normalize.CodePaymentNotFound,
 	"invalid_amount":                normalize.CodeValidationFailed,
 	"invalid_request":               normalize.CodeValidationFailed,
+	// Definite refusals of this checkout: not completed yet, or (as the
+	// seed says) not created with live keys.
+	"checkout_not_completed": normalize.CodeRefundDeclined,
+	"live_checkout_required": normalize.CodeRefundDeclined,
 }
 
 // mismatchMessage explains a 422: it means refundgate sent two different
@@ -83,6 +87,8 @@ const mismatchMessage = "the idempotency key was reused with a different payload
 //	400 refund_amount_exceeds_balance    amount_exceeds_refundable   declined
 //	400 partial_refunds_not_enabled      partial_refund_unsupported  declined
 //	400 invalid_amount, invalid_request  validation_failed           declined
+//	400 checkout_not_completed,          refund_declined             declined
+//	    live_checkout_required
 //	other 4xx                            by code, else provider_error declined
 //	5xx, 1xx, 3xx                        provider_error              unknown
 func classify(resp *providers.Response, call providers.Call) error {

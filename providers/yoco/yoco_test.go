@@ -428,6 +428,8 @@ func TestErrors(t *testing.T) {
 		{"400 exceeds", http.StatusBadRequest, yocoErr("refund_amount_exceeds_balance", "too much"), normalize.CodeAmountExceedsRefundable, providers.OutcomeDeclined, "refund_amount_exceeds_balance"},
 		{"400 partial off", http.StatusBadRequest, yocoErr("partial_refunds_not_enabled", "off"), normalize.CodePartialRefundUnsupported, providers.OutcomeDeclined, "partial_refunds_not_enabled"},
 		{"400 invalid amount", http.StatusBadRequest, yocoErr("invalid_amount", "bad"), normalize.CodeValidationFailed, providers.OutcomeDeclined, "invalid_amount"},
+		{"400 not completed", http.StatusBadRequest, yocoErr("checkout_not_completed", "started"), normalize.CodeRefundDeclined, providers.OutcomeDeclined, "checkout_not_completed"},
+		{"400 live checkout required", http.StatusBadRequest, yocoErr("live_checkout_required", "live keys"), normalize.CodeRefundDeclined, providers.OutcomeDeclined, "live_checkout_required"},
 		{"400 unknown code", http.StatusBadRequest, yocoErr("something_new", "new"), normalize.CodeProviderError, providers.OutcomeDeclined, "something_new"},
 		{"400 nested error", http.StatusBadRequest, []byte(`{"error":{"code":"checkout_already_refunded","message":"done"}}`), normalize.CodePaymentFullyRefunded, providers.OutcomeDeclined, "checkout_already_refunded"},
 		{"400 code field", http.StatusBadRequest, []byte(`{"code":"refund_amount_exceeds_balance","message":"too much"}`), normalize.CodeAmountExceedsRefundable, providers.OutcomeDeclined, "refund_amount_exceeds_balance"},
@@ -573,6 +575,62 @@ func TestReversed(t *testing.T) {
 	}
 	if st.PaymentStatus != "reversed" || st.RefundedAmount != 4200 {
 		t.Errorf("state = %+v, want reversed with 4200 refunded", st)
+	}
+}
+
+// TestFailedRefundSandbox: a refund Yoco accepted (202) and then failed is
+// failed in Lookup, with refund_declined, and its refund.failed webhook
+// verifies and parses to the same refund; the sandbox's live-only option
+// is a definite refusal.
+func TestFailedRefundSandbox(t *testing.T) {
+	got := make(chan []normalize.WebhookEvent, 4)
+	var c *Client
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if err := c.Verify(r.Header, b, time.Now()); err != nil {
+			t.Errorf("Verify: %v", err)
+			return
+		}
+		evs, err := c.Parse(r.Header, b)
+		if err != nil {
+			t.Errorf("Parse: %v", err)
+		}
+		got <- evs
+	}))
+	t.Cleanup(recv.Close)
+	sb, cl, _ := sandboxClient(t, sandbox.Options{YocoFailedRate: 1}, nil)
+	c = cl
+	sb.SetWebhookURL(sandbox.ProviderYoco, recv.URL)
+	pay := sbCheckout(t, sb, 3000, false)
+	req := request(pay)
+	req.Amount = 3000
+	pr, err := c.Refund(context.Background(), req)
+	if err != nil || pr.Status != normalize.StatusPending {
+		t.Fatalf("Refund: %+v %v, want accepted and pending", pr, err)
+	}
+	select {
+	case evs := <-got:
+		if len(evs) != 1 || evs[0].Type != "refund.failed" || evs[0].Status != normalize.StatusFailed || evs[0].RefundID != req.RefundID ||
+			evs[0].ProviderRefundID != pr.ProviderRefundID || evs[0].PaymentID != pay || evs[0].Failure == nil ||
+			evs[0].Failure.Code != normalize.CodeRefundDeclined {
+			t.Errorf("event = %+v", evs)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no webhook arrived")
+	}
+	st, err := c.Lookup(context.Background(), normalize.LookupRef{PaymentID: pay, RefundID: req.RefundID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Refund == nil || st.Refund.Status != normalize.StatusFailed || st.Refund.Failure == nil ||
+		st.Refund.Failure.Code != normalize.CodeRefundDeclined || st.RefundedAmount != 0 || st.PaymentStatus != "completed" {
+		t.Errorf("Lookup = %+v refund %+v, want the refund failed and nothing refunded", st, st.Refund)
+	}
+
+	sb2, c2, _ := sandboxClient(t, sandbox.Options{YocoLiveRefundsOnly: true}, nil)
+	_, err = c2.Refund(context.Background(), request(sbCheckout(t, sb2, 1000, false)))
+	if c2.ErrorCode(err) != normalize.CodeRefundDeclined || providers.OutcomeOf(err) != providers.OutcomeDeclined {
+		t.Errorf("a test checkout on a live-only account: %v, want refund_declined declined", err)
 	}
 }
 
