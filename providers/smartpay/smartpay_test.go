@@ -727,6 +727,17 @@ func TestWebhookParse(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Parse (-want +got):\n%s", d)
 	}
+	// Dedupe is on Smartpay-Event-Id: a redelivery (same header) has the
+	// same ID, another event about the same refund another.
+	again, err := c.Parse(signed(t, webhookSecret, body, time.Now().Add(time.Minute)), body)
+	if err != nil || len(again) != 1 || again[0].ID != got[0].ID {
+		t.Errorf("a redelivery: %+v %v, want ID %s", again, err, got[0].ID)
+	}
+	h := signed(t, webhookSecret, body, time.Now())
+	h.Set("Smartpay-Event-Id", "evt_test_other")
+	if evs, err := c.Parse(h, body); err != nil || len(evs) != 1 || evs[0].ID != "evt_test_other" {
+		t.Errorf("another event id: %+v %v, want ID evt_test_other", evs, err)
+	}
 	other := []byte(`{"id":"evt_test_o","object":"event","event":"payment.created","eventData":{"type":"payment","data":{"id":"payment_test_x"}}}`)
 	got, err = c.Parse(http.Header{}, other)
 	if err != nil || len(got) != 1 || got[0].ID != "evt_test_o" || got[0].Status != "" {
