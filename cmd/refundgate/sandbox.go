@@ -133,12 +133,18 @@ func sandboxCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
+	options := sandbox.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	opts, err := options()
+	if err != nil {
+		fmt.Fprintf(stderr, "refundgate sandbox: %v\n", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	sb := sandbox.New(sandbox.Options{})
+	sb := sandbox.New(opts)
 	defer sb.Close()
 	fmt.Fprintf(stdout, "sandbox providers on http://%s: /yoco/api, /checkoutcom/v2, /smartpay/v1; control at /_sandbox\n", *addr)
 	if err := sandbox.ListenAndServe(ctx, *addr, sb); err != nil && !errors.Is(err, http.ErrServerClosed) {
