@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -52,11 +53,20 @@ func (e *env) send(ctx context.Context, r refundReq) (*http.Response, error) {
 		req.Header.Set(k, v)
 	}
 	res, err := e.srv.Client().Do(req)
-	if err == nil {
-		defer res.Body.Close()
-		_, err = io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
 	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	res.Body = io.NopCloser(bytes.NewReader(b)) // read in full; readable again
 	return res, err
+}
+
+// errorKeys are the keys of each provider's error body.
+var errorKeys = map[string][]string{
+	ProviderYoco:        {"displayMessage", "errorCode", "errorMessage", "errorType"},
+	ProviderCheckoutCom: {"errorCode", "errorMessageCodes", "errors", "eventId", "message"},
+	ProviderSmartpay:    {"details", "errorCode", "message", "statusCode"},
 }
 
 // TestFaultModes sets each refund fault through the control surface
@@ -106,6 +116,11 @@ func TestFaultModes(t *testing.T) {
 				default:
 					if err != nil || res.StatusCode != tc.status {
 						t.Fatalf("got %v %v, want %d", res, err, tc.status)
+					}
+					// The 500 is the provider's own error body.
+					b, _ := io.ReadAll(res.Body)
+					if d := cmp.Diff(errorKeys[p], sortedKeys(decodeMap(t, b))); d != "" {
+						t.Errorf("500 body keys (-want +got):\n%s", d)
 					}
 				}
 				if n := len(e.sb.Refunds(p, r.paymentID())); n != tc.applied {

@@ -1,6 +1,9 @@
 package sandbox
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -88,5 +91,39 @@ func TestCloseStopsWebhooks(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not return with a retry an hour away")
+	}
+}
+
+// TestWebhooksAreAsynchronous checks that a receiver that does not answer
+// holds up no refund: every provider answers while its webhook is stuck.
+func TestWebhooksAreAsynchronous(t *testing.T) {
+	gate := make(chan struct{})
+	arrived := make(chan string, 3)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- r.Header.Get("User-Agent")
+		<-gate
+	}))
+	defer recv.Close()
+	defer close(gate)
+	e := newEnv(t, Options{})
+	for _, p := range []string{ProviderYoco, ProviderCheckoutCom, ProviderSmartpay} {
+		e.sb.SetWebhookURL(p, recv.URL)
+	}
+	for _, p := range []string{ProviderYoco, ProviderCheckoutCom, ProviderSmartpay} {
+		r := newRefundReq(e, p)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		res, err := e.send(ctx, r)
+		cancel()
+		if err != nil || res.StatusCode >= 300 {
+			t.Fatalf("%s: %v %v", p, res, err)
+		}
+		select {
+		case ua := <-arrived:
+			if ua != "refundgate-sandbox/"+p {
+				t.Errorf("webhook from %q, want %s", ua, p)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no webhook", p)
+		}
 	}
 }
