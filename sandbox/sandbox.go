@@ -13,7 +13,10 @@
 // All three are served by one handler: Yoco under /yoco/api, Checkout.com
 // under /checkoutcom/v2 and Smartpay under /smartpay/v1. A JSON control
 // surface under /_sandbox creates payments, sets faults and webhook URLs and
-// exposes the providers' own refund records as ground truth.
+// exposes the providers' own refund records as ground truth. Options (and
+// BindFlags, which maps them to the flags of `refundgate sandbox`) set keys,
+// provider behaviour, webhook schedule and URLs, and faults at start; Serve
+// and ListenAndServe run the handler on a listener.
 package sandbox
 
 import (
