@@ -88,7 +88,7 @@ func (s *Service) call(ctx context.Context, acct *Account, r *normalize.Refund, 
 func (s *Service) callOnce(ctx context.Context, acct *Account, req *normalize.RefundRequest) (*normalize.ProviderRefund, error) {
 	cctx, cancel := context.WithTimeout(ctx, acct.Timeout)
 	defer cancel()
-	v, err := acct.breaker.cb.Execute(func() (any, error) { return acct.Provider.Refund(cctx, req) })
+	v, err := acct.breaker.execute(func() (any, error) { return acct.Provider.Refund(cctx, req) })
 	s.metrics.providerCall(acct.Name, "refund", err)
 	if err != nil {
 		return nil, err
@@ -137,6 +137,10 @@ func (s *Service) send(ctx context.Context, acct *Account, r *normalize.Refund, 
 		return ProblemOf(perr, requestID)
 	case providers.OutcomeOf(err) == providers.OutcomeDeclined:
 		code := acct.Provider.ErrorCode(err)
+		if code == normalize.CodeProviderError || code == "" {
+			// A definite refusal the adapter has no better word for.
+			code = normalize.CodeRefundDeclined
+		}
 		f := &normalize.Failure{Code: code, Message: "the provider refused the refund"}
 		var pe *providers.Error
 		if errors.As(err, &pe) {

@@ -191,6 +191,10 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 		}
 		return a
 	}
+	// The in-process guard: no sync or reconcile of this refund while its
+	// first call may still be running.
+	s.lock(s.syncing, r.ID)
+	defer s.unlock(s.syncing, r.ID)
 	return s.send(ctx, acct, r, requestID, true, full)
 }
 
@@ -312,7 +316,7 @@ func (s *Service) payment(ctx context.Context, acct *Account, paymentID, currenc
 func (s *Service) lookup(ctx context.Context, acct *Account, ref normalize.LookupRef) (*normalize.ProviderState, error) {
 	ctx, cancel := context.WithTimeout(ctx, acct.Timeout)
 	defer cancel()
-	v, err := acct.breaker.cb.Execute(func() (any, error) { return acct.Provider.Lookup(ctx, ref) })
+	v, err := acct.breaker.execute(func() (any, error) { return acct.Provider.Lookup(ctx, ref) })
 	s.metrics.providerCall(acct.Name, "lookup", err)
 	if err != nil {
 		return nil, err

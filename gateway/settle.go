@@ -60,9 +60,11 @@ func (s *Service) Sync(ctx context.Context, m *Merchant, id string) (*normalize.
 
 // settle brings a pending refund up to date with its provider: Lookup, and
 // when the provider provably has no such refund and no call can still be in
-// flight, send it again under the same key or track id. force skips the
-// wait for a possibly running call (only for an explicit sync, where the
-// in-process guard still applies).
+// flight, send it again under the same key or track id. It leaves alone a
+// refund this process is sending (Create and Approve hold the syncing
+// guard while they call). force shortens the wait for a call of another
+// process, or of one that died, to the account's timeout (only for an
+// explicit sync).
 func (s *Service) settle(ctx context.Context, r *normalize.Refund, now time.Time, force bool) (*normalize.Refund, error) {
 	if !s.lock(s.syncing, r.ID) {
 		return r, nil
@@ -166,6 +168,16 @@ func (s *Service) ReconcileAt(ctx context.Context, now time.Time) (int, error) {
 	return len(due), nil
 }
 
+// keyRetention is how long idempotency keys are kept: API.md promises at
+// least 72 hours; a day more covers clock skew and late retries.
+const keyRetention = 96 * time.Hour
+
+// PurgeKeys deletes the idempotency keys older than keyRetention and
+// returns how many went.
+func (s *Service) PurgeKeys(ctx context.Context) (int64, error) {
+	return s.store.PurgeIdempotency(ctx, s.now().Add(-keyRetention))
+}
+
 // RunReconciler reconciles at start and then every interval until ctx ends.
 func (s *Service) RunReconciler(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
@@ -180,7 +192,7 @@ func (s *Service) RunReconciler(ctx context.Context, interval time.Duration) {
 				break
 			}
 		}
-		if _, err := s.store.PurgeIdempotency(ctx, s.now().Add(-96*time.Hour)); err != nil && ctx.Err() == nil {
+		if _, err := s.PurgeKeys(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("purge idempotency keys", zap.Error(err))
 		}
 		select {
@@ -209,6 +221,10 @@ func (s *Service) Approve(ctx context.Context, m *Merchant, id, requestID string
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.budget)
 	defer cancel()
+	if !s.lock(s.syncing, r.ID) {
+		return ProblemOf(normalize.Errorf(normalize.CodeInvalidState, "refund %s is being worked on; fetch it again", id), requestID)
+	}
+	defer s.unlock(s.syncing, r.ID)
 	now := s.clock()
 	next := now.Add(acct.settleAfter())
 	r.Status, r.UpdatedAt, r.NextSyncAt = normalize.StatusPending, now, &next

@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -82,13 +81,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := gateway.NewMetrics(reg)
-	breakers := gateway.NewBreakers(func(name string, from, to gobreaker.State) {
-		// Runs under the breaker's lock: log and set a gauge, nothing more.
-		log.Warn("circuit breaker changed state", zap.String("provider", name),
-			zap.String("from", gateway.StateName(from)), zap.String("to", gateway.StateName(to)))
-		v := map[gobreaker.State]float64{gobreaker.StateClosed: 0, gobreaker.StateHalfOpen: 0.5, gobreaker.StateOpen: 1}[to]
-		metrics.BreakerState.WithLabelValues(name).Set(v)
-	})
+	breakers := gateway.NewBreakers(gateway.LogStateChanges(log, metrics))
 	snap, err := gateway.NewSnapshot(cfg, gateway.BuildOptions{Breakers: breakers})
 	if err != nil {
 		fmt.Fprintf(stderr, "refundgate: %v\n", err)

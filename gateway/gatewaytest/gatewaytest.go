@@ -11,10 +11,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,10 +60,21 @@ type Options struct {
 	Store store.Store
 	// ExtraProviders returns YAML appended to the providers list.
 	ExtraProviders func(sandboxURL string) string
+	// Aliases adds accounts: each new name is a copy of an existing sandbox
+	// account (same type, URL and keys), e.g. "checkoutcom-b":
+	// "checkoutcom-sandbox". Add them to AcmeProviders to let acme use them.
+	Aliases map[string]string
 	// AcmeProviders are added to acme's account list.
 	AcmeProviders []string
 	// Now is the gateway's clock; nil is time.Now.
 	Now func() time.Time
+	// RequestBudget bounds the provider work of one request (default 30s).
+	RequestBudget time.Duration
+	// Routes are YAML route lines put before the usual routes.
+	Routes []string
+	// ProviderMiddleware, when set, wraps the sandbox's handler: a test can
+	// hold or inspect the gateway's provider requests on the real server.
+	ProviderMiddleware func(http.Handler) http.Handler
 }
 
 // Clock is a settable clock for Options.Now.
@@ -96,6 +109,69 @@ type Env struct {
 	Service    *gateway.Service
 	Config     *config.Config
 	logs       *syncBuffer
+	calls      *callLog
+}
+
+// callLog records every request the gateway made to the sandbox.
+type callLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (l *callLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		l.calls = append(l.calls, r.Method+" "+r.URL.Path)
+		l.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ProviderCalls returns how many requests the gateway sent to the sandbox
+// whose "METHOD /path" contains substr, whatever their outcome.
+func (e *Env) ProviderCalls(substr string) int {
+	e.calls.mu.Lock()
+	defer e.calls.mu.Unlock()
+	n := 0
+	for _, c := range e.calls.calls {
+		if strings.Contains(c, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// RefundPOSTs returns how many refund-creating requests the gateway sent
+// to the sandbox, at any provider.
+func (e *Env) RefundPOSTs() int {
+	e.calls.mu.Lock()
+	defer e.calls.mu.Unlock()
+	n := 0
+	for _, c := range e.calls.calls {
+		if strings.HasPrefix(c, "POST ") && (strings.HasSuffix(c, "/refund") || strings.HasSuffix(c, "/refunds")) {
+			n++
+		}
+	}
+	return n
+}
+
+// LogLines returns the JSON log lines written so far whose msg is msg.
+func (e *Env) LogLines(t testing.TB, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(e.Logs(), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 type syncBuffer struct {
@@ -138,14 +214,23 @@ func ConfigYAML(sandboxURL string, keys sandbox.Keys, dbPath string, o Options) 
 	fmt.Fprintf(&b, "merchants:\n  - id: acme\n    api_keys: [%q]\n    providers: [%s]\n    policy: %s\n", AcmeKey, strings.Join(acme, ", "), policy)
 	fmt.Fprintf(&b, "  - id: globex\n    api_keys: [%q]\n    providers: [checkoutcom-sandbox]\n", GlobexKey)
 	b.WriteString("providers:\n")
-	for _, p := range []struct {
+	accounts := []struct {
 		name, typ, path string
 		k               sandbox.ProviderKeys
 	}{
 		{"yoco-sandbox", "yoco", "/yoco/api", keys.Yoco},
 		{"checkoutcom-sandbox", "checkoutcom", "/checkoutcom/v2", keys.CheckoutCom},
 		{"smartpay-sandbox", "smartpay", "/smartpay/v1", keys.Smartpay},
-	} {
+	}
+	for _, alias := range slices.Sorted(maps.Keys(o.Aliases)) {
+		for _, a := range accounts[:3] {
+			if a.name == o.Aliases[alias] {
+				a.name = alias
+				accounts = append(accounts, a)
+			}
+		}
+	}
+	for _, p := range accounts {
 		fmt.Fprintf(&b, "  - {name: %s, type: %s, base_url: %q, secret_key: %q, webhook_secret: %q, timeout: %s, breaker: %s}\n",
 			p.name, p.typ, sandboxURL+p.path, p.k.TestSecretKey, p.k.WebhookSecret, timeout, breaker)
 	}
@@ -153,6 +238,9 @@ func ConfigYAML(sandboxURL string, keys sandbox.Keys, dbPath string, o Options) 
 		b.WriteString(o.ExtraProviders(sandboxURL))
 	}
 	b.WriteString("routes:\n")
+	for _, r := range o.Routes {
+		b.WriteString("  - " + r + "\n")
+	}
 	b.WriteString("  - {merchant: acme, payment_id_prefix: \"ch_\", provider: yoco-sandbox}\n")
 	b.WriteString("  - {payment_id_prefix: \"charge_\", provider: checkoutcom-sandbox}\n")
 	b.WriteString("  - {merchant: acme, payment_id_prefix: \"payment_\", provider: smartpay-sandbox}\n")
@@ -169,7 +257,12 @@ func Start(t testing.TB, o Options) *Env {
 		o.Sandbox.YocoSettleDelay = time.Millisecond
 	}
 	sb := sandbox.New(o.Sandbox)
-	sbSrv := httptest.NewServer(sb.Handler())
+	calls := &callLog{}
+	h := sb.Handler()
+	if o.ProviderMiddleware != nil {
+		h = o.ProviderMiddleware(h)
+	}
+	sbSrv := httptest.NewServer(calls.wrap(h))
 	t.Cleanup(func() { sbSrv.Close(); sb.Close() })
 
 	dir := t.TempDir()
@@ -179,7 +272,9 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	logs := &syncBuffer{}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(logs), zap.DebugLevel))
-	snap, err := gateway.NewSnapshot(cfg, gateway.BuildOptions{})
+	reg := prometheus.NewRegistry()
+	metrics := gateway.NewMetrics(reg)
+	snap, err := gateway.NewSnapshot(cfg, gateway.BuildOptions{Breakers: gateway.NewBreakers(gateway.LogStateChanges(log, metrics))})
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
@@ -191,8 +286,7 @@ func Start(t testing.TB, o Options) *Env {
 		}
 		t.Cleanup(func() { st.Close() })
 	}
-	reg := prometheus.NewRegistry()
-	svc := gateway.New(snap, gateway.Options{Store: st, Logger: log, Now: o.Now, Metrics: gateway.NewMetrics(reg)})
+	svc := gateway.New(snap, gateway.Options{Store: st, Logger: log, Now: o.Now, Metrics: metrics, RequestBudget: o.RequestBudget})
 	app := httpapi.New(svc, httpapi.Options{Logger: log, BodyLimit: 65536, OpenAPI: api.OpenAPI, Registry: reg,
 		Ready: func(ctx context.Context) error { return st.Ping(ctx) }})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -201,7 +295,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	go app.Listener(ln)
 	t.Cleanup(func() { app.ShutdownWithTimeout(5 * time.Second) })
-	e := &Env{URL: "http://" + ln.Addr().String(), Sandbox: sb, SandboxURL: sbSrv.URL, Store: st, Service: svc, Config: cfg, logs: logs}
+	e := &Env{URL: "http://" + ln.Addr().String(), Sandbox: sb, SandboxURL: sbSrv.URL, Store: st, Service: svc, Config: cfg, logs: logs, calls: calls}
 	for _, p := range []struct{ provider, account string }{
 		{sandbox.ProviderYoco, "yoco-sandbox"}, {sandbox.ProviderCheckoutCom, "checkoutcom-sandbox"}, {sandbox.ProviderSmartpay, "smartpay-sandbox"},
 	} {

@@ -32,8 +32,14 @@ func wantProblem(t *testing.T, r *gatewaytest.Response, status int, code string)
 			t.Errorf("problem has no %q: %s", f, r.Body)
 		}
 	}
-	if m["request_id"] != r.Header.Get("X-Request-Id") {
-		t.Errorf("request_id %v differs from X-Request-Id %q", m["request_id"], r.Header.Get("X-Request-Id"))
+	if id := r.Header.Get("X-Request-Id"); id == "" || m["request_id"] != id {
+		t.Errorf("request_id %v, X-Request-Id %q: want both, equal", m["request_id"], id)
+	}
+	if m["status"] != float64(status) || m["title"] != http.StatusText(status) || !strings.HasPrefix(m["type"].(string), "https://") {
+		t.Errorf("problem status/title/type = %v / %v / %v for HTTP %d", m["status"], m["title"], m["type"], status)
+	}
+	if d, _ := m["detail"].(string); d == "" {
+		t.Errorf("problem has an empty detail: %s", r.Body)
 	}
 	return m
 }
@@ -136,28 +142,65 @@ func TestIdempotentReplayAndReuse(t *testing.T) {
 	}
 }
 
+// TestFiftyConcurrentRequestsOneKey: 50 requests at once with one key and
+// body create one refund and call the provider's refund API once; each of
+// the others replays the first answer or gets 409; none gets a 5xx.
 func TestFiftyConcurrentRequestsOneKey(t *testing.T) {
 	e := gatewaytest.Start(t, gatewaytest.Options{})
 	pay := e.Payment(t, sandbox.ProviderCheckoutCom, 10000, "EUR")
 	body := fmt.Sprintf(`{"payment_id":%q,"amount":700}`, pay)
 	var wg sync.WaitGroup
-	statuses := make([]int, 50)
-	for i := range statuses {
+	answers := make([]*gatewaytest.Response, 50)
+	start := make(chan struct{})
+	for i := range answers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := e.Do(t, req{Method: "POST", Path: "/v1/refunds", Key: acme, Body: body, Header: map[string]string{"Idempotency-Key": "same"}})
-			statuses[i] = r.Status
+			<-start
+			answers[i] = e.Do(t, req{Method: "POST", Path: "/v1/refunds", Key: acme, Body: body, Header: map[string]string{"Idempotency-Key": "same"}})
 		}()
 	}
+	close(start)
 	wg.Wait()
-	for _, s := range statuses {
-		if s != 201 && s != 409 {
-			t.Errorf("a concurrent request got %d, want 201 or 409", s)
+	var created []*gatewaytest.Response
+	conflicts := 0
+	for _, r := range answers {
+		switch r.Status {
+		case 201:
+			created = append(created, r)
+		case 409:
+			wantProblem(t, r, 409, "idempotency_key_in_use")
+			conflicts++
+		default:
+			t.Errorf("a concurrent request got %d, want 201 or 409: %s", r.Status, r.Body)
 		}
+	}
+	if len(created) == 0 {
+		t.Fatal("no request got the refund")
+	}
+	first := 0
+	for _, r := range created {
+		if r.Header.Get("Idempotent-Replayed") == "" {
+			first++
+		}
+		if string(r.Body) != string(created[0].Body) {
+			t.Errorf("201 answers differ:\n%s\n%s", r.Body, created[0].Body)
+		}
+	}
+	if first != 1 {
+		t.Errorf("%d answers are not marked Idempotent-Replayed, want exactly 1 (the first)", first)
+	}
+	t.Logf("%d created or replayed, %d got 409", len(created), conflicts)
+	if n := e.RefundPOSTs(); n != 1 {
+		t.Errorf("the gateway called the provider's refund API %d times, want once", n)
 	}
 	if n := len(e.Sandbox.Refunds(sandbox.ProviderCheckoutCom, pay)); n != 1 {
 		t.Fatalf("provider holds %d refunds, want exactly 1", n)
+	}
+	list := e.Do(t, req{Method: "GET", Path: "/v1/refunds?payment_id=" + pay, Key: acme})
+	data := list.JSON(t)["data"].([]any)
+	if len(data) != 1 || data[0].(map[string]any)["id"] != created[0].Str(t, "id") {
+		t.Errorf("the gateway stored %s, want the one refund %s", list.Body, created[0].Str(t, "id"))
 	}
 }
 

@@ -9,8 +9,10 @@ import (
 	"mime"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/go-playground/validator/v10"
+	"github.com/gofiber/fiber/v2"
 
 	"github.com/refundgate/refundgate/normalize"
 )
@@ -53,18 +55,28 @@ var messages = map[string]string{
 	"printascii": "must be printable ASCII",
 }
 
-// checkContentType refuses a body that is not JSON.
-func checkContentType(ct string) error {
-	mt, _, err := mime.ParseMediaType(ct)
+// checkContentType refuses a body that is not JSON, or that is encoded
+// (gzip and the like): bodies are read raw, so a small compressed body can
+// never grow past the body limit once decoded.
+func checkContentType(c *fiber.Ctx) error {
+	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 	if err != nil || mt != "application/json" {
 		return normalize.Errorf(normalize.CodeUnsupportedMediaType, "send the body as Content-Type: application/json")
+	}
+	if ce := c.Get(fiber.HeaderContentEncoding); ce != "" && !strings.EqualFold(ce, "identity") {
+		return normalize.Errorf(normalize.CodeUnsupportedMediaType, "send the body without Content-Encoding (got %q)", ce)
 	}
 	return nil
 }
 
 // decodeStrict decodes one JSON value into dst, refusing unknown fields,
-// wrong types and trailing data with errors that name the field.
+// wrong types and trailing data with errors that name the field. Object
+// keys must match the field names exactly and appear once: encoding/json
+// alone would take "Amount" for amount, and the last of two "amount"s.
 func decodeStrict(body []byte, dst any) error {
+	if err := exactKeys(body, reflect.TypeOf(dst)); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -159,4 +171,102 @@ func validKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// exactKeys walks body as a value of type t and refuses a key that is not
+// exactly a field name of its struct (the unknown-field error names it)
+// and a key that appears twice in one object. Syntax errors are left to the
+// decoder, which words them better.
+func exactKeys(body []byte, t reflect.Type) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	err := walkKeys(dec, t, "")
+	var fe *normalize.Error
+	if errors.As(err, &fe) {
+		return err
+	}
+	return nil
+}
+
+func walkKeys(dec *json.Decoder, t reflect.Type, path string) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			key, _ := kt.(string)
+			field := key
+			if path != "" {
+				field = path + "." + key
+			}
+			if seen[key] {
+				return normalize.FieldErr(normalize.CodeValidationFailed, field, "duplicate_field",
+					fmt.Sprintf("field %q appears more than once", field))
+			}
+			seen[key] = true
+			var elem reflect.Type
+			switch {
+			case t == nil:
+			case t.Kind() == reflect.Struct:
+				f, ok := jsonFields(t)[key]
+				if !ok {
+					return normalize.FieldErr(normalize.CodeValidationFailed, field, "unknown_field", fmt.Sprintf("unknown field %q", field))
+				}
+				elem = f
+			case t.Kind() == reflect.Map:
+				elem = t.Elem()
+			}
+			if err := walkKeys(dec, elem, field); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token()
+		return err
+	case json.Delim('['):
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if err := walkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token()
+		return err
+	}
+	return nil
+}
+
+// fieldCache maps a struct type to its JSON field names and types.
+var fieldCache sync.Map
+
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
+	m := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = f.Type
+	}
+	fieldCache.Store(t, m)
+	return m
 }

@@ -24,11 +24,11 @@ func merchantOf(c *fiber.Ctx) *gateway.Merchant {
 
 // authenticate resolves the bearer key to a merchant.
 func (a *API) authenticate(c *fiber.Ctx) error {
+	// The scheme is case-insensitive (RFC 9110 section 11.1).
 	auth := c.Get(fiber.HeaderAuthorization)
-	key, ok := strings.CutPrefix(auth, "Bearer ")
 	var m *gateway.Merchant
-	if ok {
-		m = a.svc.Snapshot().Authenticate(strings.TrimSpace(key))
+	if len(auth) > len("Bearer ") && strings.EqualFold(auth[:len("Bearer ")], "Bearer ") {
+		m = a.svc.Snapshot().Authenticate(strings.TrimSpace(auth[len("Bearer "):]))
 	}
 	if m == nil {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="refundgate"`)
@@ -48,10 +48,13 @@ func (a *API) create(c *fiber.Ctx) error {
 		return normalize.FieldErr(normalize.CodeIdempotencyKeyRequired, "Idempotency-Key", "format",
 			"Idempotency-Key must be 1-255 printable ASCII characters")
 	}
-	if err := checkContentType(c.Get(fiber.HeaderContentType)); err != nil {
+	body, err := a.body(c)
+	if err != nil {
 		return err
 	}
-	body := c.Body()
+	if err := checkContentType(c); err != nil {
+		return err
+	}
 	var in createBody
 	if err := decodeStrict(body, &in); err != nil {
 		return err
@@ -213,16 +216,24 @@ func (a *API) providers(c *fiber.Ctx) error {
 }
 
 func (a *API) webhook(c *fiber.Ctx) error {
+	body, err := a.body(c)
+	if err != nil {
+		return err
+	}
 	h := http.Header{}
 	c.Request().Header.VisitAll(func(k, v []byte) { h.Add(string(k), string(v)) })
-	if err := a.svc.Webhook(c.UserContext(), c.Params("provider"), h, append([]byte(nil), c.Body()...)); err != nil {
+	if err := a.svc.Webhook(c.UserContext(), c.Params("provider"), h, append([]byte(nil), body...)); err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"received": true})
 }
 
 func (a *API) sandboxPayment(c *fiber.Ctx) error {
-	if err := checkContentType(c.Get(fiber.HeaderContentType)); err != nil {
+	body, err := a.body(c)
+	if err != nil {
+		return err
+	}
+	if err := checkContentType(c); err != nil {
 		return err
 	}
 	var in struct {
@@ -230,7 +241,7 @@ func (a *API) sandboxPayment(c *fiber.Ctx) error {
 		Amount   int64  `json:"amount" validate:"min=1"`
 		Currency string `json:"currency" validate:"required,iso4217"`
 	}
-	if err := decodeStrict(c.Body(), &in); err != nil {
+	if err := decodeStrict(body, &in); err != nil {
 		return err
 	}
 	if err := validateStruct(&in); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
@@ -63,7 +64,11 @@ func New(svc *gateway.Service, opts Options) *fiber.App {
 		a.http = newHTTPMetrics(opts.Registry)
 	}
 	app := fiber.New(fiber.Config{
-		BodyLimit:             opts.BodyLimit,
+		// The server reads bodies up to four times the limit, so that the
+		// handlers answer 413 to a body they have read: refusing one while
+		// the client still writes it closes the connection under the
+		// client, which then may never see the answer.
+		BodyLimit:             4 * opts.BodyLimit,
 		DisableStartupMessage: true,
 		Immutable:             true,
 		ErrorHandler:          a.errorHandler,
@@ -71,7 +76,8 @@ func New(svc *gateway.Service, opts Options) *fiber.App {
 		WriteTimeout:          60 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
-	app.Use(a.requestID, a.logRequest)
+	// A panic in a handler becomes a logged 500 problem, not a dead process.
+	app.Use(a.requestID, a.logRequest, recover.New())
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", a.ready)
 	if opts.Registry != nil {
@@ -85,15 +91,17 @@ func New(svc *gateway.Service, opts Options) *fiber.App {
 	if opts.SandboxPayment != nil {
 		app.Post("/sandbox/payments", a.sandboxPayment)
 	}
-	v1 := app.Group("/v1", a.authenticate)
-	v1.Post("/refunds", a.create)
-	v1.Get("/refunds", a.list)
-	v1.Get("/refunds/:id", a.get)
-	v1.Post("/refunds/:id/approve", a.approve)
-	v1.Post("/refunds/:id/cancel", a.cancel)
-	v1.Post("/refunds/:id/sync", a.sync)
-	v1.Get("/payments/:payment_id/refundable", a.refundable)
-	v1.Get("/providers", a.providers)
+	// Authentication is the first handler of each route (not group
+	// middleware), so the request log names the route even when it fails.
+	auth := a.authenticate
+	app.Post("/v1/refunds", auth, a.create)
+	app.Get("/v1/refunds", auth, a.list)
+	app.Get("/v1/refunds/:id", auth, a.get)
+	app.Post("/v1/refunds/:id/approve", auth, a.approve)
+	app.Post("/v1/refunds/:id/cancel", auth, a.cancel)
+	app.Post("/v1/refunds/:id/sync", auth, a.sync)
+	app.Get("/v1/payments/:payment_id/refundable", auth, a.refundable)
+	app.Get("/v1/providers", auth, a.providers)
 	app.Use(func(c *fiber.Ctx) error {
 		return normalize.Errorf(normalize.CodeNotFound, "no route %s %s", c.Method(), c.Path())
 	})
@@ -103,6 +111,12 @@ func New(svc *gateway.Service, opts Options) *fiber.App {
 // requestID keeps a sane caller X-Request-Id or makes one, and sets it on
 // the answer.
 func (a *API) requestID(c *fiber.Ctx) error {
+	setRequestID(c)
+	return c.Next()
+}
+
+// setRequestID picks the request's id and sets it on the answer.
+func setRequestID(c *fiber.Ctx) string {
 	id := c.Get(fiber.HeaderXRequestID)
 	if !saneRequestID(id) {
 		var b [12]byte
@@ -111,7 +125,21 @@ func (a *API) requestID(c *fiber.Ctx) error {
 	}
 	c.Locals(localRequestID, id)
 	c.Set(fiber.HeaderXRequestID, id)
-	return c.Next()
+	return id
+}
+
+// body returns the raw request body of a handler that reads one, or
+// refuses it: over the limit (413), not JSON or encoded (415).
+func (a *API) body(c *fiber.Ctx) ([]byte, error) {
+	b := c.Request().Body()
+	if len(b) > a.opts.BodyLimit {
+		return nil, a.tooLarge()
+	}
+	return b, nil
+}
+
+func (a *API) tooLarge() error {
+	return normalize.Errorf(normalize.CodeBodyTooLarge, "the body is larger than %d bytes", a.opts.BodyLimit)
 }
 
 func saneRequestID(id string) bool {
@@ -142,9 +170,13 @@ func (a *API) logRequest(c *fiber.Ctx) error {
 			return herr
 		}
 	}
+	a.logLine(c, c.Route().Path, time.Since(start))
+	return nil
+}
+
+// logLine is the one log line (and the metrics) of a request.
+func (a *API) logLine(c *fiber.Ctx, route string, lat time.Duration) {
 	status := c.Response().StatusCode()
-	lat := time.Since(start)
-	route := c.Route().Path
 	merchant := ""
 	if m, ok := c.Locals(localMerchant).(*gateway.Merchant); ok {
 		merchant = m.ID
@@ -156,16 +188,22 @@ func (a *API) logRequest(c *fiber.Ctx) error {
 		ce.Write(zap.String("method", c.Method()), zap.String("route", route), zap.Int("status", status),
 			zap.Duration("latency", lat), zap.String("request_id", requestIDOf(c)), zap.String("merchant_id", merchant))
 	}
-	return nil
 }
 
-// errorHandler renders any error as a problem.
+// errorHandler renders any error as a problem. The server also calls it,
+// outside the middleware, for a request it refused while reading it (a
+// body over the limit): then it sets the request id and writes the
+// request's log line itself.
 func (a *API) errorHandler(c *fiber.Ctx, err error) error {
+	if _, inChain := c.Locals(localRequestID).(string); !inChain {
+		setRequestID(c)
+		defer a.logLine(c, "", 0)
+	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		switch fe.Code {
 		case fiber.StatusRequestEntityTooLarge:
-			err = normalize.Errorf(normalize.CodeBodyTooLarge, "the body is larger than %d bytes", a.opts.BodyLimit)
+			err = a.tooLarge()
 		case fiber.StatusNotFound, fiber.StatusMethodNotAllowed:
 			err = normalize.Errorf(normalize.CodeNotFound, "no route %s %s", c.Method(), c.Path())
 		default:
