@@ -3,10 +3,13 @@
 // In one run on one machine it builds the gateway, starts the sandbox
 // providers and the gateway on a SQLite file in bench/out, makes a pool of
 // Checkout.com sandbox payments, measures the disk's fsync rate, and drives
-// load with k6's constant-arrival-rate executor (an open arrival model):
+// load with vegeta's constant-rate attack (an open arrival model: new
+// requests arrive at the set rate whatever the answers), one vegeta process
+// per operation, fed its targets on stdin by the harness:
 //
 //   - create-max: POST /v1/refunds at the highest rate that passes (found
-//     by a step search: ≥ 99% answered 201 and < 1% dropped iterations);
+//     by a step search: ≥ 99% answered 201 and < 1% of the requests
+//     dropped, i.e. not sent on time);
 //   - create-half and provider-half: the same refunds at half that rate
 //     through the gateway and straight at the sandbox provider, whose
 //     difference is the latency the gateway adds;
@@ -15,7 +18,10 @@
 //   - read-max: GET /v1/refunds/{id} and GET /v1/refunds?limit=20;
 //   - mixed: 60% create, 20% get, 10% list, 10% replay at the create max.
 //
-// It samples the gateway's RSS every second, prints the numbers and writes
+// The harness computes every figure itself from vegeta's per-request
+// results: exact p50/p99/p99.9, throughput (answered as expected per
+// second) and dropped requests (rate × duration − requests sent). It
+// samples the gateway's RSS every second, prints the numbers and writes
 // them to bench/out/results-<timestamp>.json and bench/out/latest.json.
 // `--soak 10m` then runs the half-max create load for that long and says
 // whether memory stays flat. `--profile` takes a 15 s CPU profile of the
@@ -34,7 +40,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -58,7 +63,7 @@ type options struct {
 	soak        time.Duration
 	profile     bool
 	pprofAddr   string
-	maxVUs      int
+	maxWorkers  int
 	out         string
 	keep        bool
 	fsyncFor    time.Duration
@@ -76,7 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "length of each measured scenario")
 	fs.DurationVar(&o.step, "step", 10*time.Second, "length of each step of a max-rate search")
-	fs.DurationVar(&o.pause, "pause", 3*time.Second, "rest between k6 runs, for the gateway to drain")
+	fs.DurationVar(&o.pause, "pause", 3*time.Second, "rest between load runs, for the gateway to drain")
 	fs.IntVar(&o.payments, "payments", 2000, "Checkout.com sandbox payments in the pool")
 	fs.Int64Var(&o.value, "payment-value", 100000000, "captured amount of each payment (EUR cents); refunds are 1 cent")
 	fs.Float64Var(&o.startRate, "start-rate", 500, "first rate (requests/s) of a max-rate search; it doubles until a step fails, then bisects")
@@ -88,13 +93,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.soakWarmup, "soak-warmup", time.Minute, "the soak's warm-up, after which RSS is the baseline")
 	fs.BoolVar(&o.profile, "profile", false, "take a 15 s CPU profile of the gateway during create-max (needs REFUNDGATE_PPROF_ADDR support)")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "127.0.0.1:6060", "REFUNDGATE_PPROF_ADDR given to the gateway with --profile")
-	fs.IntVar(&o.maxVUs, "max-vus", 4000, "cap on k6 VUs per run")
+	fs.IntVar(&o.maxWorkers, "max-workers", 4000, "cap on the load tool's workers (requests in flight) per operation's stream")
 	fs.StringVar(&o.out, "out", "", "output directory (default <repo>/bench/out)")
-	fs.BoolVar(&o.keep, "keep", false, "keep the run's data directory (SQLite file) afterwards")
+	fs.BoolVar(&o.keep, "keep", false, "keep the run's data directory (SQLite file) and the raw vegeta results afterwards")
 	fs.DurationVar(&o.fsyncFor, "fsync-for", 3*time.Second, "length of the fsync probe")
 	fs.IntVar(&o.replayKeys, "replay-keys", 10, "distinct keys the replay scenario replays")
 	fs.IntVar(&o.readRefunds, "read-refunds", 200, "refunds created up front for GET /v1/refunds/{id}")
-	fs.StringVar(&o.tool, "tool", "auto", "load generator: auto (k6, installed if missing, else wrk), k6 or wrk")
+	fs.StringVar(&o.tool, "tool", "auto", "load generator: auto (vegeta, installed if missing, else wrk), vegeta or wrk")
 	fs.IntVar(&o.wrkConns, "wrk-conns", 32, "connections of the wrk fallback (a closed loop)")
 	fs.StringVar(&o.bin, "bin", "", "use this refundgate binary instead of building ./cmd/refundgate")
 	if err := fs.Parse(args); err != nil {
@@ -103,8 +108,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.tool != "auto" && o.tool != "k6" && o.tool != "wrk" {
-		return nil, fmt.Errorf("--tool must be auto, k6 or wrk, not %q", o.tool)
+	if o.tool != "auto" && o.tool != "vegeta" && o.tool != "wrk" {
+		return nil, fmt.Errorf("--tool must be auto, vegeta or wrk, not %q", o.tool)
+	}
+	if o.maxWorkers < 1 {
+		return nil, fmt.Errorf("--max-workers must be at least 1")
 	}
 	if o.profile && o.duration < 20*time.Second {
 		return nil, fmt.Errorf("--profile needs --duration ≥ 20s for the 15 s profile (got %s)", o.duration)
@@ -119,15 +127,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 
 var knownScenarios = map[string]bool{"create": true, "half": true, "replay": true, "read": true, "mixed": true}
 
-// The operation mixes.
-var (
-	mixCreate   = [][2]any{{"create", 1.0}}
-	mixReplay   = [][2]any{{"replay", 1.0}}
-	mixProvider = [][2]any{{"provider", 1.0}}
-	mixRead     = [][2]any{{"get", 0.5}, {"list", 0.5}}
-	mixMixed    = [][2]any{{"create", 0.6}, {"get", 0.2}, {"list", 0.1}, {"replay", 0.1}}
-)
-
 // harness is one run's state.
 type harness struct {
 	opts       *options
@@ -136,11 +135,11 @@ type harness struct {
 	runDir     string
 	dataDir    string
 	runID      string
-	k6         string
+	vegeta     string
 	wrk        string
-	scriptFile string
 	poolFile   string
-	maxVUs     int
+	pool       *pool
+	maxWorkers int
 	seq        int
 
 	bin        string
@@ -174,7 +173,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	h := &harness{opts: o, log: stdout, maxVUs: o.maxVUs}
+	h := &harness{opts: o, log: stdout, maxWorkers: o.maxWorkers}
 	defer h.close()
 	if err := h.run(ctx); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
@@ -236,7 +235,7 @@ func (h *harness) run(ctx context.Context) error {
 	h.res = &Results{RunID: h.runID, StartedAt: now, Commit: gitCommit(root), Machine: machine(h.dataDir), Searches: map[string]*Search{},
 		Settings: Settings{Duration: h.opts.duration.String(), StepDuration: h.opts.step.String(), Payments: h.opts.payments,
 			PaymentValue: h.opts.value, StartRate: h.opts.startRate, CeilingRate: h.opts.ceiling, SearchSteps: h.opts.bisections,
-			Scenarios: h.opts.scenarios}}
+			Scenarios: h.opts.scenarios, MaxWorkers: h.opts.maxWorkers}}
 	if h.opts.soak > 0 {
 		h.res.Settings.Soak = h.opts.soak.String()
 	}
@@ -282,28 +281,28 @@ func (h *harness) run(ctx context.Context) error {
 	return nil
 }
 
-// findTools picks the load generator: k6 (installed into bench/out/bin when
-// missing), else wrk.
+// findTools picks the load generator: vegeta (installed into bench/out/bin
+// when missing), else wrk.
 func (h *harness) findTools(ctx context.Context) error {
 	var err error
 	if h.opts.tool != "wrk" {
-		h.k6, err = findK6(ctx, filepath.Join(h.outDir, "bin"), h.log)
+		h.vegeta, err = findVegeta(ctx, filepath.Join(h.outDir, "bin"), h.log)
 		if err == nil {
-			h.res.Tool = "k6 (" + h.k6 + ")"
-			if out, err := exec.Command(h.k6, "version").Output(); err == nil {
-				h.res.Tool = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+			v := modVersion(h.vegeta)
+			if v == "" {
+				v = "unknown version"
 			}
-			h.printf("load generator: %s (%s)", h.res.Tool, h.k6)
-			h.scriptFile = filepath.Join(h.runDir, "script.js")
-			return os.WriteFile(h.scriptFile, k6Script, 0o644)
+			h.res.Tool = fmt.Sprintf("vegeta %s (%s)", v, h.vegeta)
+			h.printf("load generator: %s", h.res.Tool)
+			return nil
 		}
-		if h.opts.tool == "k6" {
+		if h.opts.tool == "vegeta" {
 			return err
 		}
-		h.printf("k6 is unavailable (%v): FALLING BACK TO wrk, a closed-loop generator; the numbers are not comparable with k6's", err)
+		h.printf("vegeta is unavailable (%v): FALLING BACK TO wrk, a closed-loop generator; the numbers are not comparable with vegeta's", err)
 	}
 	if h.opts.soak > 0 {
-		return fmt.Errorf("--soak needs k6 (an arrival rate); wrk cannot hold one")
+		return fmt.Errorf("--soak needs vegeta (an arrival rate); wrk cannot hold one")
 	}
 	if h.wrk, err = findWrk(ctx, h.log); err != nil {
 		return err

@@ -337,8 +337,9 @@ func (t *logTail) lines() []LogLine {
 	return out
 }
 
-// cpuTimes returns the CPU seconds used so far by the gateway, the sandbox
-// and the whole machine (all processes, from /proc/stat).
+// cpuTimes returns the CPU seconds used so far by the gateway, the
+// sandbox, the harness and the whole machine (all processes, from
+// /proc/stat).
 func (h *harness) cpuTimes() map[string]float64 {
 	out := map[string]float64{}
 	for name, p := range map[string]*proc{"gateway": h.gateway, "sandbox": h.sandbox} {
@@ -348,6 +349,10 @@ func (h *harness) cpuTimes() map[string]float64 {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid())); err == nil {
 			out[name] = procCPU(b)
 		}
+	}
+	// The harness itself: it streams the load tool's targets.
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		out["harness"] = procCPU(b)
 	}
 	if b, err := os.ReadFile("/proc/stat"); err == nil {
 		out["machine"] = machineBusy(b)

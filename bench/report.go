@@ -76,6 +76,7 @@ type Settings struct {
 	SearchSteps  int     `json:"search_bisections"`
 	Scenarios    string  `json:"scenarios"`
 	Soak         string  `json:"soak,omitempty"`
+	MaxWorkers   int     `json:"max_workers"`
 }
 
 // Search is one step search for the highest passing rate.
@@ -85,7 +86,7 @@ type Search struct {
 	Max      float64 `json:"max_rate"`
 }
 
-// Step is one short constant-arrival-rate run of a search.
+// Step is one short constant-rate run of a search.
 type Step struct {
 	Rate       float64 `json:"rate"`
 	Throughput float64 `json:"throughput"`
@@ -94,44 +95,66 @@ type Step struct {
 	P99ms      float64 `json:"p99_ms"`
 	Pass       bool    `json:"pass"`
 	Why        string  `json:"why,omitempty"`
+	// CPU is as in Scenario.
+	CPU map[string]float64 `json:"cpu_cores,omitempty"`
 }
 
-// Scenario is one measured k6 run.
+// Scenario is one measured load run.
 type Scenario struct {
-	Name     string  `json:"name"`
-	Target   string  `json:"target"`
-	Rate     float64 `json:"rate"`
+	Name string `json:"name"`
+	// Target is "gateway" or "provider".
+	Target string `json:"target"`
+	// Rate is the offered arrival rate (requests/s), all operations.
+	Rate float64 `json:"rate"`
+	// Duration is the arrival window in seconds; Elapsed is the whole run,
+	// including the wait for the last answers.
 	Duration float64 `json:"duration_s"`
-	// Iterations started, and the ones the executor could not start for
-	// lack of a free VU (dropped).
-	Iterations float64 `json:"iterations"`
-	Dropped    float64 `json:"dropped_iterations"`
+	Elapsed  float64 `json:"elapsed_s,omitempty"`
+	// Expected is rate × duration; Sent is the requests actually sent; and
+	// Dropped is the shortfall, the requests the load tool could not send
+	// on time because all its workers were waiting for answers.
+	Expected int `json:"expected_requests"`
+	Sent     int `json:"sent_requests"`
+	Dropped  int `json:"dropped_requests"`
 	// Throughput is requests answered as expected per second.
 	Throughput float64            `json:"throughput"`
 	OKRate     float64            `json:"ok_rate"`
 	Ops        map[string]*OpStat `json:"ops"`
-	// Unexpected counts wrong answers by HTTP status (0 = no answer).
+	// Unexpected counts wrong answers by HTTP status (0 = no answer;
+	// 201-not-replayed = a replay answered as a fresh create).
 	Unexpected map[string]float64 `json:"unexpected,omitempty"`
-	Pass       bool               `json:"pass"`
-	RSSPeakKB  int64              `json:"rss_peak_kb"`
+	// Errors counts the load tool's error texts of unanswered requests.
+	Errors    map[string]int `json:"errors,omitempty"`
+	Pass      bool           `json:"pass"`
+	RSSPeakKB int64          `json:"rss_peak_kb"`
 	// CPU is each process's CPU use during the run, in cores (1.0 = one
-	// core busy): gateway, sandbox, k6, and the whole machine (all
-	// processes, including anything else running).
-	CPU     map[string]float64 `json:"cpu_cores,omitempty"`
-	Summary string             `json:"k6_summary_file,omitempty"`
+	// core busy): gateway, sandbox, vegeta (its processes), harness (this
+	// process, which streams the targets), loadgen (vegeta + harness), and
+	// the whole machine (all processes, including anything else running).
+	CPU map[string]float64 `json:"cpu_cores,omitempty"`
+	// ResultFiles are the raw vegeta results, kept with --keep.
+	ResultFiles []string `json:"result_files,omitempty"`
 }
 
 // OpStat is one operation's latency (ms) and counts within a scenario.
+// Latency is over every request sent, answered or not; percentiles are
+// nearest-rank over all of them.
 type OpStat struct {
-	Count      float64 `json:"count"`
-	Throughput float64 `json:"throughput"`
-	OKRate     float64 `json:"ok_rate"`
-	Avg        float64 `json:"avg_ms"`
-	P50        float64 `json:"p50_ms"`
-	P90        float64 `json:"p90_ms"`
-	P99        float64 `json:"p99_ms"`
-	P999       float64 `json:"p99_9_ms"`
-	Max        float64 `json:"max_ms"`
+	// Rate is this operation's offered rate (requests/s).
+	Rate         float64 `json:"rate,omitempty"`
+	Expected     int     `json:"expected_requests,omitempty"`
+	Sent         int     `json:"sent_requests,omitempty"`
+	Dropped      int     `json:"dropped_requests"`
+	DroppedRatio float64 `json:"dropped_ratio"`
+	Count        float64 `json:"count"`
+	Throughput   float64 `json:"throughput"`
+	OKRate       float64 `json:"ok_rate"`
+	Avg          float64 `json:"avg_ms"`
+	P50          float64 `json:"p50_ms"`
+	P90          float64 `json:"p90_ms"`
+	P99          float64 `json:"p99_ms"`
+	P999         float64 `json:"p99_9_ms"`
+	Max          float64 `json:"max_ms"`
 }
 
 // Added is the gateway's own latency: gateway − provider at one rate.
@@ -251,27 +274,32 @@ func (r *Results) print(w io.Writer) {
 		s := r.Searches[n]
 		fmt.Fprintf(w, "search %s: max %.0f/s\n", n, s.Max)
 		for _, st := range s.Steps {
-			fmt.Fprintf(w, "   %8.0f/s offered  %8.0f/s ok  ok %6.2f%%  dropped %5.2f%%  p99 %7.2f ms  %s %s\n",
-				st.Rate, st.Throughput, 100*st.OKRate, 100*st.Dropped, st.P99ms, map[bool]string{true: "pass", false: "FAIL"}[st.Pass], st.Why)
+			fmt.Fprintf(w, "   %8.0f/s offered  %8.0f/s ok  ok %6.2f%%  dropped %5.2f%%  p99 %7.2f ms  cpu gw %.2f loadgen %.2f  %s %s\n",
+				st.Rate, st.Throughput, 100*st.OKRate, 100*st.Dropped, st.P99ms, st.CPU["gateway"], st.CPU["loadgen"], map[bool]string{true: "pass", false: "FAIL"}[st.Pass], st.Why)
 		}
 	}
-	fmt.Fprintf(w, "\n%-13s %-9s %9s %9s %8s %8s %9s %9s %9s %9s  %-22s %s\n", "scenario", "op", "offered/s", "ok/s", "ok%", "dropped", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "cpu gw/sb/k6/machine", "unexpected")
+	fmt.Fprintf(w, "\n%-13s %-9s %9s %9s %8s %8s %9s %9s %9s %9s  %-24s %s\n", "scenario", "op", "offered/s", "ok/s", "ok%", "dropped", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "cpu gw/sb/loadgen/all", "unexpected")
 	for _, s := range r.Scenarios {
-		ops := make([]string, 0, len(s.Ops))
-		for op := range s.Ops {
-			ops = append(ops, op)
-		}
-		sort.Strings(ops)
-		for i, op := range ops {
+		for i, op := range sortedKeys(s.Ops) {
 			o := s.Ops[op]
-			name, offered, unexp, cpu := "", "", "", ""
+			name, unexp, cpu := "", "", ""
+			offered := fmt.Sprintf("%.0f", o.Rate)
 			if i == 0 {
-				name, offered = s.Name, fmt.Sprintf("%.0f", s.Rate)
+				name = s.Name
 				unexp = formatCounts(s.Unexpected)
-				cpu = fmt.Sprintf("%.2f/%.2f/%.2f/%.2f", s.CPU["gateway"], s.CPU["sandbox"], s.CPU["k6"], s.CPU["machine"])
+				cpu = fmt.Sprintf("%.2f/%.2f/%.2f/%.2f", s.CPU["gateway"], s.CPU["sandbox"], s.CPU["loadgen"], s.CPU["machine"])
 			}
-			fmt.Fprintf(w, "%-13s %-9s %9s %9.0f %7.2f%% %8.0f %9.2f %9.2f %9.2f %9.2f  %-22s %s\n",
-				name, op, offered, o.Throughput, 100*o.OKRate, map[bool]float64{true: s.Dropped, false: 0}[i == 0], o.P50, o.P99, o.P999, o.Max, cpu, unexp)
+			if o.Rate == 0 { // the wrk fallback has no offered rate
+				offered = "-"
+			}
+			fmt.Fprintf(w, "%-13s %-9s %9s %9.0f %7.2f%% %7.2f%% %9.2f %9.2f %9.2f %9.2f  %-24s %s\n",
+				name, op, offered, o.Throughput, 100*o.OKRate, 100*o.DroppedRatio, o.P50, o.P99, o.P999, o.Max, cpu, unexp)
+		}
+		if len(s.Ops) > 1 {
+			fmt.Fprintf(w, "%-13s %-9s %9.0f %9.0f %7.2f%% %7.2f%%\n", "", "(all)", s.Rate, s.Throughput, 100*s.OKRate, 100*droppedRatio(s))
+		}
+		for _, e := range sortedKeys(s.Errors) {
+			fmt.Fprintf(w, "%-13s   no answer ×%d: %s\n", "", s.Errors[e], e)
 		}
 	}
 	if r.Added != nil {

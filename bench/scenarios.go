@@ -26,14 +26,15 @@ func (h *harness) want(s string) bool {
 func (h *harness) measure(ctx context.Context, spec loadSpec) (*Scenario, error) {
 	h.rest(ctx)
 	h.printf("%s: %.0f/s for %s against the %s", spec.Name, spec.Rate, spec.Duration, spec.Target)
-	s, err := h.runK6(ctx, spec)
+	s, err := h.runLoad(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
 	pass, why := judge(s)
 	s.Pass = pass
 	h.res.Scenarios = append(h.res.Scenarios, s)
-	h.printf("%s: %.0f/s answered as expected (ok %.2f%%, dropped %.2f%%) %s", spec.Name, s.Throughput, 100*s.OKRate, 100*droppedRatio(s), why)
+	h.printf("%s: %.0f/s answered as expected (ok %.2f%%; sent %d of %d, dropped %.2f%%; cpu gateway %.2f loadgen %.2f machine %.2f) %s", spec.Name, s.Throughput,
+		100*s.OKRate, s.Sent, s.Expected, 100*droppedRatio(s), s.CPU["gateway"], s.CPU["loadgen"], s.CPU["machine"], why)
 	if len(s.Unexpected) > 0 {
 		h.printf("%s: unexpected statuses %s; gateway log: %s", spec.Name, formatCounts(s.Unexpected), filepath.Join(h.runDir, "gateway.log"))
 	}
@@ -42,7 +43,8 @@ func (h *harness) measure(ctx context.Context, spec loadSpec) (*Scenario, error)
 
 // rest pauses between runs so that one run's backlog does not load the
 // next: --pause, then until the gateway is idle (under 0.1 core for a
-// second; it finishes requests whose callers k6 already gave up on), at
+// second; it finishes requests whose callers the load tool already gave
+// up on), at
 // most 60 s.
 func (h *harness) rest(ctx context.Context) {
 	if h.seq == 0 {
@@ -72,12 +74,12 @@ func (h *harness) rest(ctx context.Context) {
 
 // search finds the highest passing rate for a mix: it doubles from the
 // start rate until a step fails (or the ceiling passes), then bisects.
-func (h *harness) search(ctx context.Context, name string, mix [][2]any, startRate float64) (float64, error) {
+func (h *harness) search(ctx context.Context, name string, mix []share, startRate float64) (float64, error) {
 	s := &Search{Scenario: name}
 	h.res.Searches[name] = s
 	try := func(rate float64) (bool, error) {
 		h.rest(ctx)
-		sc, err := h.runK6(ctx, loadSpec{Name: name + "-search", Rate: rate, Duration: h.opts.step, Mix: mix, Target: "gateway"})
+		sc, err := h.runLoad(ctx, loadSpec{Name: name + "-search", Rate: rate, Duration: h.opts.step, Mix: mix, Target: "gateway"})
 		if err != nil {
 			return false, err
 		}
@@ -86,8 +88,9 @@ func (h *harness) search(ctx context.Context, name string, mix [][2]any, startRa
 		for _, o := range sc.Ops {
 			p99 = math.Max(p99, o.P99)
 		}
-		s.Steps = append(s.Steps, &Step{Rate: rate, Throughput: sc.Throughput, OKRate: sc.OKRate, Dropped: droppedRatio(sc), P99ms: p99, Pass: pass, Why: why})
-		h.printf("search %s: %.0f/s offered → %.0f/s ok, p99 %.1f ms: %s %s", name, rate, sc.Throughput, p99, map[bool]string{true: "pass", false: "fail"}[pass], why)
+		s.Steps = append(s.Steps, &Step{Rate: rate, Throughput: sc.Throughput, OKRate: sc.OKRate, Dropped: droppedRatio(sc), P99ms: p99, Pass: pass, Why: why, CPU: sc.CPU})
+		h.printf("search %s: %.0f/s offered → %.0f/s ok, p99 %.1f ms, cpu gateway %.2f loadgen %.2f machine %.2f: %s %s", name, rate, sc.Throughput, p99,
+			sc.CPU["gateway"], sc.CPU["loadgen"], sc.CPU["machine"], map[bool]string{true: "pass", false: "fail"}[pass], why)
 		if len(sc.Unexpected) > 0 {
 			h.printf("search %s: unexpected statuses %s", name, formatCounts(sc.Unexpected))
 		}

@@ -158,7 +158,8 @@ type replayCase struct {
 	Body string `json:"body"`
 }
 
-// pool is what k6 reads through SharedArray.
+// pool is what the targets are drawn from; it is also written to
+// pool.json (for reading by hand) and pool.lua (for the wrk fallback).
 type pool struct {
 	Payments  []string     `json:"payments"`
 	Replays   []replayCase `json:"replays"`
@@ -166,8 +167,8 @@ type pool struct {
 }
 
 // prepare makes the payment pool, checks each path once by hand (so a
-// broken gateway fails here with its answer, not as a wall of k6 errors),
-// and records the replay cases and refund ids for k6.
+// broken gateway fails here with its answer, not as a wall of load-tool
+// errors), and records the replay cases and refund ids for the targets.
 func (h *harness) prepare(ctx context.Context) error {
 	start := time.Now()
 	ids := make([]string, h.opts.payments)
@@ -267,6 +268,7 @@ func (h *harness) prepare(ctx context.Context) error {
 	if err := a.want("GET /v1/refunds?limit=20", http.StatusOK); err != nil {
 		return err
 	}
+	h.pool = &p
 	b, _ := json.Marshal(p)
 	h.poolFile = filepath.Join(h.runDir, "pool.json")
 	if err := os.WriteFile(h.poolFile, b, 0o644); err != nil {

@@ -79,9 +79,10 @@ func parseWrk(out []byte, op string) (*Scenario, error) {
 	if err := json.Unmarshal(line, &r); err != nil {
 		return nil, fmt.Errorf("wrk result %q: %w", line, err)
 	}
-	s := &Scenario{Ops: map[string]*OpStat{}, Unexpected: map[string]float64{}, Iterations: r.Requests, Duration: r.DurationUS / 1e6}
+	n := int(r.Requests)
+	s := &Scenario{Ops: map[string]*OpStat{}, Unexpected: map[string]float64{}, Expected: n, Sent: n, Duration: r.DurationUS / 1e6}
 	o := s.op(op)
-	o.Count = r.Requests
+	o.Count, o.Expected, o.Sent = r.Requests, n, n
 	if r.Requests > 0 {
 		o.OKRate = r.Counts["ok"] / r.Requests
 	}
@@ -149,7 +150,7 @@ func (h *harness) runWrk(ctx context.Context, name, op string, d time.Duration) 
 // alone at a fixed concurrency. wrk cannot hold an arrival rate, so there is
 // no rate search, no half-rate run and no added-latency figure.
 func (h *harness) wrkScenarios(ctx context.Context) error {
-	h.res.Notes = append(h.res.Notes, fmt.Sprintf("k6 unavailable: wrk fallback, closed loop at %d connections; "+
+	h.res.Notes = append(h.res.Notes, fmt.Sprintf("vegeta unavailable: wrk fallback, closed loop at %d connections; "+
 		"no arrival-rate search, no half-rate run, no added latency, no mixed scenario", h.opts.wrkConns))
 	if err := os.WriteFile(filepath.Join(h.runDir, "wrk.lua"), wrkScript, 0o644); err != nil {
 		return err

@@ -1,5 +1,5 @@
--- The wrk fallback of `go run ./bench`, used only when k6 cannot be
--- installed. wrk is a closed-loop generator (each connection sends its next
+-- The wrk fallback of `go run ./bench`, used only when vegeta cannot
+-- be installed. wrk is a closed-loop generator (each connection sends its next
 -- request when the previous one is answered), so it measures throughput at
 -- a fixed concurrency, not latency at an offered rate.
 --
