@@ -17,6 +17,9 @@ import (
 // maxAttempts bounds the provider calls one request makes.
 const maxAttempts = 3
 
+// storeTimeout bounds storing the outcome of a provider call.
+const storeTimeout = 10 * time.Second
+
 // shouldRetry decides, in one place, whether a failed refund call may be
 // sent again now, and says why. Only what provably did not reach the
 // provider, or what the provider deduplicates by our key, is resent.
@@ -113,6 +116,10 @@ func (s *Service) isFull(ctx context.Context, acct *Account, r *normalize.Refund
 // takes the whole rest of the payment.
 func (s *Service) send(ctx context.Context, acct *Account, r *normalize.Refund, requestID string, first, full bool) Answer {
 	pr, sent, err := s.call(ctx, acct, r, full)
+	// The budget bounds provider work: storing its outcome must not fail
+	// because the provider spent it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
 	from := r.Status
 	now := s.clock()
 	r.Attempts++

@@ -80,16 +80,19 @@ func (s *Service) settle(ctx context.Context, r *normalize.Refund, now time.Time
 	}
 	from := r.Status
 	st, err := s.lookup(ctx, acct, ref)
+	// Storing what the lookup said must not fail because it spent the budget.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
 	if err != nil {
 		s.log.Warn("reconcile: lookup failed", zap.String("refund_id", r.ID), zap.String("provider", acct.Name), zap.Error(err))
-		return r, s.reschedule(ctx, r, acct, now)
+		return r, s.reschedule(sctx, r, acct, now)
 	}
 	if st.Refund != nil {
 		applyProvider(r, st.Refund, now)
 		if !r.Status.Terminal() {
 			s.scheduleNext(r, acct, now)
 		}
-		return s.commit(ctx, r, from)
+		return s.commit(sctx, r, from)
 	}
 	// The provider has no such refund. A provider that deduplicates by our
 	// key can always be asked again. Otherwise resend only when no earlier
@@ -100,14 +103,14 @@ func (s *Service) settle(ctx context.Context, r *normalize.Refund, now time.Time
 		wait = acct.Timeout
 	}
 	if !acct.Caps.Idempotent && now.Sub(r.UpdatedAt) < wait {
-		return r, s.reschedule(ctx, r, acct, now)
+		return r, s.reschedule(sctx, r, acct, now)
 	}
 	s.log.Info("reconcile: provider has no such refund; sending it", zap.String("refund_id", r.ID), zap.String("provider", acct.Name))
 	a := s.send(ctx, acct, r, "", false, s.isFull(ctx, acct, r))
 	if a.Refund != nil {
 		return a.Refund, nil
 	}
-	return s.store.GetRefund(ctx, "", r.ID)
+	return s.store.GetRefund(sctx, "", r.ID)
 }
 
 // commit stores a settled state, storing the key's answer once terminal.
