@@ -192,6 +192,19 @@ func TestCrashRecovery(t *testing.T) {
 			}
 		})
 	}
+
+	// Through crashes, restarts and recovery, the process never logged a key.
+	logs := gw.logs.String()
+	if !strings.Contains(logs, `"msg":"request"`) {
+		t.Fatalf("the gateway logged no requests:\n%s", logs)
+	}
+	k := sb.Keys()
+	for _, secret := range []string{gatewaytest.AcmeKey, gatewaytest.GlobexKey, k.CheckoutCom.TestSecretKey, k.Smartpay.TestSecretKey,
+		k.Yoco.TestSecretKey, k.CheckoutCom.WebhookSecret, k.Smartpay.WebhookSecret, k.Yoco.WebhookSecret} {
+		if secret != "" && strings.Contains(logs, secret) {
+			t.Errorf("a secret appears in the gateway's output: %.12s…", secret)
+		}
+	}
 }
 
 // buildRefundgate builds this command into a temporary directory.

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -449,5 +450,34 @@ func TestReconcilerSettlesPendingRefunds(t *testing.T) {
 	e.WaitStatus(t, r.Str(t, "id"), "succeeded")
 	if got := e.Sandbox.Refunds(sandbox.ProviderCheckoutCom, pay); len(got) != 1 {
 		t.Fatalf("provider holds %d refunds, want 1", len(got))
+	}
+}
+
+// TestReconcilerRunsAtStart: the reconciler's first pass runs as it
+// starts, not one interval later, so a refund left pending by a crash is
+// settled on restart.
+func TestReconcilerRunsAtStart(t *testing.T) {
+	clock := gatewaytest.NewClock()
+	e := gatewaytest.Start(t, gatewaytest.Options{Timeout: "300ms", Now: clock.Now})
+	e.NoWebhooks()
+	pay := e.Payment(t, sandbox.ProviderCheckoutCom, 10000, "EUR")
+	e.Do(t, req{Method: "GET", Path: "/v1/payments/" + pay + "/refundable", Key: acme})
+	setFault(t, e, sandbox.ProviderCheckoutCom, sandbox.FaultApplyThenDrop)
+	r := e.Refund(t, map[string]any{"payment_id": pay, "amount": 1000})
+	if r.Status != 202 {
+		t.Fatalf("refund: %d %s", r.Status, r.Body)
+	}
+	e.Sandbox.ClearFaults("")
+	clock.Advance(time.Minute)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Service.RunReconciler(ctx, time.Hour)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	e.WaitStatus(t, r.Str(t, "id"), "succeeded")
+	if n := len(e.Sandbox.Refunds(sandbox.ProviderCheckoutCom, pay)); n != 1 {
+		t.Errorf("provider holds %d refunds, want 1", n)
 	}
 }
