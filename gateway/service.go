@@ -366,7 +366,7 @@ func ledgerProblem(err error, p *store.Payment, amount int64, currency string) e
 	if !errors.As(err, &le) {
 		return err
 	}
-	rest := le.Limit - le.Totals.Reserved()
+	rest := le.Limit - le.Reserved
 	if rest <= 0 || errors.Is(err, store.ErrFullyRefunded) {
 		return fullyRefunded(p.PaymentID)
 	}

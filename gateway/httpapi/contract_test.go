@@ -290,6 +290,7 @@ func TestProblemsNameTheFields(t *testing.T) {
 		{"duplicate field", fmt.Sprintf(`{"payment_id":%q,"amount":100,"amount":9000}`, pay), "validation_failed", []string{"amount"}},
 		{"duplicate metadata key", fmt.Sprintf(`{"payment_id":%q,"metadata":{"a":"1","a":"2"}}`, pay), "validation_failed", []string{"metadata.a"}},
 		{"an array", `[]`, "malformed_json", nil},
+		{"nested too deeply", fmt.Sprintf(`{"payment_id":%q,"metadata":{"a":%s1%s}}`, pay, strings.Repeat("[", 5000), strings.Repeat("]", 5000)), "malformed_json", nil},
 		{"trailing data", fmt.Sprintf(`{"payment_id":%q} x`, pay), "malformed_json", nil},
 	}
 	for _, tt := range tests {

@@ -180,7 +180,7 @@ func validKey(k string) bool {
 func exactKeys(body []byte, t reflect.Type) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	err := walkKeys(dec, t, "")
+	err := walkKeys(dec, t, "", 0)
 	var fe *normalize.Error
 	if errors.As(err, &fe) {
 		return err
@@ -188,7 +188,13 @@ func exactKeys(body []byte, t reflect.Type) error {
 	return nil
 }
 
-func walkKeys(dec *json.Decoder, t reflect.Type, path string) error {
+// maxDepth bounds how deeply a body may nest; no request needs more than 3.
+const maxDepth = 32
+
+func walkKeys(dec *json.Decoder, t reflect.Type, path string, depth int) error {
+	if depth > maxDepth {
+		return normalize.Errorf(normalize.CodeMalformedJSON, "the body nests deeper than %d levels", maxDepth)
+	}
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -226,7 +232,7 @@ func walkKeys(dec *json.Decoder, t reflect.Type, path string) error {
 			case t.Kind() == reflect.Map:
 				elem = t.Elem()
 			}
-			if err := walkKeys(dec, elem, field); err != nil {
+			if err := walkKeys(dec, elem, field, depth+1); err != nil {
 				return err
 			}
 		}
@@ -238,7 +244,7 @@ func walkKeys(dec *json.Decoder, t reflect.Type, path string) error {
 			elem = t.Elem()
 		}
 		for i := 0; dec.More(); i++ {
-			if err := walkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := walkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
 				return err
 			}
 		}
