@@ -33,8 +33,10 @@ type breaker struct {
 	settings breakerSettings
 	onChange StateChange
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards pending
 	pending []stateChange
+	// deliver keeps deliveries in the order of the changes.
+	deliver sync.Mutex
 }
 
 type stateChange struct {
@@ -142,6 +144,14 @@ func (b *breaker) state() gobreaker.State {
 
 // flush delivers queued state changes, outside gobreaker's lock.
 func (b *breaker) flush() {
+	b.mu.Lock()
+	none := len(b.pending) == 0
+	b.mu.Unlock()
+	if none {
+		return
+	}
+	b.deliver.Lock()
+	defer b.deliver.Unlock()
 	b.mu.Lock()
 	changes := b.pending
 	b.pending = nil
