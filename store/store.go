@@ -118,7 +118,7 @@ type Store interface {
 	// UpdateRefund stores r's new state if the row is still in state from,
 	// else ErrStateChanged; a missing refund is ErrNotFound. A terminal row
 	// may take new facts but never another status. The id, merchant,
-	// provider, payment and creation time never change. A non-nil answer is
+	// provider, payment, amount, currency and creation time never change. A non-nil answer is
 	// stored on the idempotency record bound to r, if that record has none
 	// yet.
 	UpdateRefund(ctx context.Context, r *normalize.Refund, from normalize.Status, answer *Answer) error
@@ -155,14 +155,33 @@ type Store interface {
 	Close() error
 }
 
-// LedgerError is a refusal of the ledger with the totals it saw.
+// LedgerError is a refusal of the ledger with what it saw: the payment's
+// reserved total (succeeded, pending and held refunds) and its limit.
 type LedgerError struct {
-	Err    error
-	Totals Totals
-	Limit  int64
+	Err      error
+	Reserved int64
+	Limit    int64
 }
 
 func (e *LedgerError) Error() string { return e.Err.Error() }
 
 // Unwrap returns ErrExceedsRefundable or ErrFullyRefunded.
 func (e *LedgerError) Unwrap() error { return e.Err }
+
+// Reserve is the ledger's rule for phase 1, shared by the drivers: given a
+// payment's reserved total and limit, it returns the refund's amount (its
+// own, or with takeRest the whole rest under limit), or a *LedgerError
+// wrapping ErrFullyRefunded or ErrExceedsRefundable.
+func Reserve(reserved, limit, amount int64, takeRest bool) (int64, error) {
+	rest := limit - reserved
+	if rest <= 0 {
+		return 0, &LedgerError{Err: ErrFullyRefunded, Reserved: reserved, Limit: limit}
+	}
+	if takeRest {
+		return rest, nil
+	}
+	if amount > rest {
+		return 0, &LedgerError{Err: ErrExceedsRefundable, Reserved: reserved, Limit: limit}
+	}
+	return amount, nil
+}

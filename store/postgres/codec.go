@@ -28,14 +28,15 @@ const insertRefundSQL = `INSERT INTO refunds (` + refundCols + `) VALUES
 	($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
 	$17, $18, $19, $20, $21, $22, $23)`
 
-// updateRefundSQL stores the mutable columns of a refund still in a state.
+// updateRefundSQL stores the mutable columns of a refund still in a state;
+// the amount and currency are fixed by Create.
 const updateRefundSQL = `UPDATE refunds SET
-	provider_refund_id = $1, amount = $2, currency = $3, status = $4,
-	provider_status = $5, reason = $6, description = $7, reference = $8,
-	metadata = $9, line_items = $10, livemode = $11, failure = $12,
-	needs_attention = $13, attempts = $14, next_sync_at = $15, sent_at = $16,
-	updated_at = $17
-	WHERE id = $18 AND status = $19`
+	provider_refund_id = $1, status = $2,
+	provider_status = $3, reason = $4, description = $5, reference = $6,
+	metadata = $7, line_items = $8, livemode = $9, failure = $10,
+	needs_attention = $11, attempts = $12, next_sync_at = $13, sent_at = $14,
+	updated_at = $15
+	WHERE id = $16 AND status = $17`
 
 // totalsSQL sums a payment's refunds by the states the ledger counts.
 const totalsSQL = `SELECT
@@ -86,7 +87,8 @@ func updateArgs(r *normalize.Refund, from normalize.Status) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := append([]any{}, a[5:21]...)
+	// provider_refund_id, status .. sent_at, updated_at.
+	out := append([]any{a[5]}, a[8:21]...)
 	return append(out, a[22], r.ID, string(from)), nil
 }
 
@@ -173,21 +175,4 @@ func scanPayment(row pgx.Row) (*store.Payment, error) {
 	p.CapturedAt = utcPtr(p.CapturedAt)
 	p.FetchedAt = p.FetchedAt.UTC()
 	return &p, nil
-}
-
-// ledger decides phase 1's amount: the refund's own, or the rest under limit
-// when takeRest is set. It returns a *store.LedgerError when the ledger
-// refuses.
-func ledger(t store.Totals, limit, amount int64, takeRest bool) (int64, error) {
-	rest := limit - t.Reserved()
-	if rest <= 0 {
-		return 0, &store.LedgerError{Err: store.ErrFullyRefunded, Totals: t, Limit: limit}
-	}
-	if takeRest {
-		return rest, nil
-	}
-	if amount > rest {
-		return 0, &store.LedgerError{Err: store.ErrExceedsRefundable, Totals: t, Limit: limit}
-	}
-	return amount, nil
 }

@@ -69,7 +69,7 @@ func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.Idempo
 		if err := tx.QueryRow(ctx, totalsSQL, r.Provider, r.PaymentID).Scan(&t.Succeeded, &t.Pending, &t.Held); err != nil {
 			return fmt.Errorf("totals: %w", err)
 		}
-		amount, err = ledger(t, p.Limit, r.Amount, p.TakeRest)
+		amount, err = store.Reserve(t.Reserved(), p.Limit, r.Amount, p.TakeRest)
 		if err != nil {
 			return err
 		}

@@ -17,8 +17,13 @@ const refundCols = `id, merchant_id, provider, provider_type, payment_id,
 	description, reference, metadata, line_items, livemode, failure,
 	needs_attention, attempts, next_sync_at, sent_at, created_at, updated_at`
 
-const keyCols = `merchant_id, key, request_hash, refund_id, answer_status,
-	answer_body, created_at`
+const keyCols = `merchant_id, key, request_hash, refund_id, created_at`
+
+// keySQL reads an idempotency record with the answer kept on its refund.
+const keySQL = `SELECT k.merchant_id, k.key, k.request_hash, k.refund_id,
+	r.answer_status, r.answer_body, k.created_at
+	FROM idempotency_keys k LEFT JOIN refunds r ON r.id = k.refund_id
+	WHERE k.merchant_id = ? AND k.key = ?`
 
 const paymentCols = `provider, payment_id, currency, captured,
 	external_refunded, livemode, captured_at, fetched_at`
@@ -84,26 +89,39 @@ func refundArgs(r *normalize.Refund) ([]any, error) {
 	}, nil
 }
 
-// updateArgs returns the values for updateRefundSQL.
-func updateArgs(r *normalize.Refund, from normalize.Status) ([]any, error) {
+// updateArgs returns the values for updateRefundSQL; a nil answer keeps
+// the one stored.
+func updateArgs(r *normalize.Refund, from normalize.Status, answer *store.Answer) ([]any, error) {
 	a, err := refundArgs(r)
 	if err != nil {
 		return nil, err
 	}
-	// provider_refund_id .. reference, metadata .. sent_at, updated_at.
-	out := append([]any{}, a[5:]...)
-	out = append(out[:len(out)-2], a[22], r.ID, string(from))
+	var status, body any
+	if answer != nil {
+		b := answer.Body
+		if b == nil {
+			b = []byte{}
+		}
+		status, body = answer.Status, b
+	}
+	// provider_refund_id, status .. reference, metadata .. sent_at, updated_at.
+	out := append([]any{a[5]}, a[8:21]...)
+	out = append(out, a[22], status, body, r.ID, string(from))
 	return out, nil
 }
 
-// updateRefundSQL stores the mutable columns of a refund still in a state.
+// updateRefundSQL stores the mutable columns of a refund still in a state,
+// and the answer for its idempotency key if it has none yet. The amount and
+// currency are fixed by Create.
 const updateRefundSQL = `UPDATE refunds SET
-	provider_refund_id = ?, amount = ?, currency = ?, status = ?,
+	provider_refund_id = ?, status = ?,
 	provider_status = ?, reason = ?, description = ?, reference = ?,
 	metadata = ?, line_items = ?, livemode = ?, failure = ?,
 	needs_attention = ?, attempts = ?, next_sync_at = ?, sent_at = ?,
-	updated_at = ?
-	WHERE id = ? AND status = ?`
+	updated_at = ?,
+	answer_body = CASE WHEN answer_status IS NULL THEN ?17 ELSE answer_body END,
+	answer_status = COALESCE(answer_status, ?16)
+	WHERE id = ?18 AND status = ?19`
 
 func scanRefund(sc scanner) (*normalize.Refund, error) {
 	var (
@@ -195,22 +213,11 @@ const totalsSQL = `SELECT
 	COALESCE(SUM(CASE WHEN status = 'pending' THEN amount END), 0),
 	COALESCE(SUM(CASE WHEN status = 'requires_approval' THEN amount END), 0)
 	FROM refunds
-	WHERE provider = ? AND payment_id = ?
+	WHERE payment_id = ? AND provider = ?
 	AND status IN ('succeeded', 'pending', 'requires_approval')`
 
-// ledger decides phase 1's amount: the refund's own, or the rest under limit
-// when takeRest is set. It returns a *store.LedgerError when the ledger
-// refuses.
-func ledger(t store.Totals, limit, amount int64, takeRest bool) (int64, error) {
-	rest := limit - t.Reserved()
-	if rest <= 0 {
-		return 0, &store.LedgerError{Err: store.ErrFullyRefunded, Totals: t, Limit: limit}
-	}
-	if takeRest {
-		return rest, nil
-	}
-	if amount > rest {
-		return 0, &store.LedgerError{Err: store.ErrExceedsRefundable, Totals: t, Limit: limit}
-	}
-	return amount, nil
+// counts reports whether a refund in state st holds part of its payment's
+// refundable amount.
+func counts(st normalize.Status) bool {
+	return st == normalize.StatusSucceeded || st == normalize.StatusPending || st == normalize.StatusRequiresApproval
 }

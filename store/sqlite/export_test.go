@@ -14,3 +14,13 @@ func WriteQuery(ctx context.Context, s *Store, q string) (string, error) {
 
 // ReadDB exposes the read pool to tests.
 func ReadDB(s *Store) *sql.DB { return s.rdb }
+
+// WrapSyncWAL replaces the store's WAL sync with wrap, which gets the real
+// one to call (or not).
+func WrapSyncWAL(s *Store, wrap func(real func() error) error) {
+	real := s.syncWAL
+	s.syncWAL = func() error { return wrap(real) }
+}
+
+// ErrBroken is the sticky error of a store whose WAL sync failed.
+var ErrBroken = errBroken

@@ -33,7 +33,7 @@ func prepareRead(ctx context.Context, db *sql.DB) (*readStmts, error) {
 			WHERE provider = ? AND provider_refund_id = ? ORDER BY id LIMIT 1`},
 		{&st.due, `SELECT ` + refundCols + ` FROM refunds
 			WHERE status = 'pending' AND next_sync_at <= ? ORDER BY next_sync_at, id LIMIT ?`},
-		{&st.key, `SELECT ` + keyCols + ` FROM idempotency_keys WHERE merchant_id = ? AND key = ?`},
+		{&st.key, keySQL},
 		{&st.totals, totalsSQL},
 		{&st.payment, `SELECT ` + paymentCols + ` FROM payments WHERE provider = ? AND payment_id = ?`},
 	}
@@ -178,7 +178,7 @@ func (s *Store) DuePending(ctx context.Context, now time.Time, limit int) ([]*no
 // Totals sums a payment's refunds by state.
 func (s *Store) Totals(ctx context.Context, provider, paymentID string) (store.Totals, error) {
 	var t store.Totals
-	if err := s.r.totals.QueryRowContext(ctx, provider, paymentID).Scan(&t.Succeeded, &t.Pending, &t.Held); err != nil {
+	if err := s.r.totals.QueryRowContext(ctx, paymentID, provider).Scan(&t.Succeeded, &t.Pending, &t.Held); err != nil {
 		return store.Totals{}, fmt.Errorf("sqlite: totals %s/%s: %w", provider, paymentID, err)
 	}
 	return t, nil

@@ -1,12 +1,14 @@
 // Package sqlite implements store.Store on an embedded SQLite file with
 // modernc.org/sqlite (pure Go, no cgo).
 //
-// Every connection runs in WAL mode with synchronous=FULL, so a write is on
-// disk when it is acknowledged. Writes go through one goroutine that owns the
-// single write connection and commits every queued write operation in one
-// transaction (group commit): many concurrent callers share one fsync, and
-// each still gets its own result. Reads use a separate pool of connections,
-// which WAL lets run beside the writer.
+// The database runs in WAL mode, and a write is on disk when it is
+// acknowledged. Writes go through one goroutine that owns the single write
+// connection and commits every queued write operation in one transaction
+// (group commit): many concurrent callers share one transaction and one
+// fdatasync, and each still gets its own result. The fdatasync itself runs
+// in a second goroutine while the writer commits the next batch, and
+// checkpoints in a third (see durable.go). Reads use a separate pool of
+// connections, which WAL lets run beside the writer.
 package sqlite
 
 import (
@@ -16,10 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // Registers the "sqlite" driver.
@@ -49,8 +53,10 @@ type Store struct {
 	wdb   *sql.DB
 	wconn *sql.Conn
 	rdb   *sql.DB
+	cdb   *sql.DB // the checkpointer's connection
 	w     *writeStmts
 	r     *readStmts
+	wal   *os.File // nil for a database without a file
 
 	maxBatch int
 	ops      chan *op
@@ -58,6 +64,43 @@ type Store struct {
 	done     chan struct{}
 	once     sync.Once
 	closeErr error
+
+	toSync    chan synced
+	syncReady chan struct{}
+	syncDone  chan struct{}
+	brokenErr atomic.Pointer[error]
+	// syncWAL makes the WAL durable; tests replace it.
+	syncWAL func() error
+
+	ckptKick chan struct{}
+	ckptStop chan struct{}
+	ckptDone chan struct{}
+	ckptErr  atomic.Pointer[error]
+
+	stats counters
+}
+
+// counters are the writer's running totals, for Stats.
+type counters struct {
+	ops, commits, syncs, checkpoints atomic.Int64
+}
+
+// Stats are running totals of the store's write path.
+type Stats struct {
+	// Ops is the number of write operations run, Commits the transactions
+	// that held them: Ops/Commits is the mean group-commit batch.
+	Ops, Commits int64
+	// Syncs counts the fdatasyncs of the WAL; each covers every commit
+	// before it.
+	Syncs int64
+	// Checkpoints counts background checkpoints.
+	Checkpoints int64
+}
+
+// Stats returns the running totals of the write path.
+func (s *Store) Stats() Stats {
+	return Stats{Ops: s.stats.ops.Load(), Commits: s.stats.commits.Load(),
+		Syncs: s.stats.syncs.Load(), Checkpoints: s.stats.checkpoints.Load()}
 }
 
 // Open opens (creating it if needed) the SQLite database at dsn, a file path
@@ -78,22 +121,36 @@ func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
 		o.ReadConns = max(4, 2*runtime.GOMAXPROCS(0))
 	}
 	s := &Store{
-		maxBatch: o.MaxBatch,
-		ops:      make(chan *op),
-		closing:  make(chan struct{}),
-		done:     make(chan struct{}),
+		maxBatch:  o.MaxBatch,
+		ops:       make(chan *op),
+		closing:   make(chan struct{}),
+		done:      make(chan struct{}),
+		toSync:    make(chan synced, 1),
+		syncReady: make(chan struct{}, 1),
+		syncDone:  make(chan struct{}),
+		ckptKick:  make(chan struct{}, 1),
+		ckptStop:  make(chan struct{}),
+		ckptDone:  make(chan struct{}),
 	}
 	if err := s.open(ctx, dsn, o); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
+	s.syncWAL = func() error {
+		if s.wal == nil {
+			return nil
+		}
+		return fdatasync(s.wal)
+	}
 	go s.writeLoop()
+	go s.syncLoop()
+	go s.checkpointLoop()
 	return s, nil
 }
 
 func (s *Store) open(ctx context.Context, dsn string, o Options) error {
 	var err error
-	s.wdb, err = sql.Open("sqlite", connDSN(dsn, false))
+	s.wdb, err = sql.Open("sqlite", connDSN(dsn, connWrite))
 	if err != nil {
 		return fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -108,10 +165,19 @@ func (s *Store) open(ctx context.Context, dsn string, o Options) error {
 	if err := migrate(ctx, s.wconn); err != nil {
 		return err
 	}
+	if s.wal, err = openWAL(ctx, s.wconn); err != nil {
+		return err
+	}
+	if s.wal == nil {
+		// Nothing to fdatasync: let COMMIT sync, as far as there is a disk.
+		if _, err := s.wconn.ExecContext(ctx, "PRAGMA synchronous=FULL"); err != nil {
+			return fmt.Errorf("sqlite: open: %w", err)
+		}
+	}
 	if s.w, err = prepareWrite(ctx, s.wconn); err != nil {
 		return err
 	}
-	s.rdb, err = sql.Open("sqlite", connDSN(dsn, true))
+	s.rdb, err = sql.Open("sqlite", connDSN(dsn, connRead))
 	if err != nil {
 		return fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -122,20 +188,46 @@ func (s *Store) open(ctx context.Context, dsn string, o Options) error {
 	if s.r, err = prepareRead(ctx, s.rdb); err != nil {
 		return err
 	}
+	s.cdb, err = sql.Open("sqlite", connDSN(dsn, connCheckpoint))
+	if err != nil {
+		return fmt.Errorf("sqlite: open: %w", err)
+	}
+	s.cdb.SetMaxOpenConns(1)
+	s.cdb.SetMaxIdleConns(1)
+	s.cdb.SetConnMaxIdleTime(0)
+	s.cdb.SetConnMaxLifetime(0)
 	return nil
 }
 
-// connDSN adds the connection pragmas to dsn. Read connections are also
-// query_only, so nothing but the writer ever writes.
-func connDSN(dsn string, read bool) string {
+// connKind says what a connection is for.
+type connKind int
+
+const (
+	connWrite connKind = iota
+	connRead
+	connCheckpoint
+)
+
+// connDSN adds the connection pragmas to dsn. The writer commits without
+// fsync and never checkpoints: the syncer and the checkpointer do that (see
+// durable.go). Read connections are query_only, so nothing but the writer
+// ever writes rows.
+func connDSN(dsn string, kind connKind) string {
+	sync := "FULL"
+	if kind == connWrite {
+		sync = "NORMAL"
+	}
 	params := []string{
 		"_pragma=busy_timeout(5000)",
 		"_pragma=journal_mode(WAL)",
-		"_pragma=synchronous(FULL)",
+		"_pragma=synchronous(" + sync + ")",
 		"_pragma=foreign_keys(ON)",
 		"_txlock=immediate",
 	}
-	if read {
+	switch kind {
+	case connWrite:
+		params = append(params, "_pragma=wal_autocheckpoint(0)")
+	case connRead:
 		params = append(params, "_pragma=query_only(1)")
 	}
 	sep := "?"
@@ -194,12 +286,16 @@ func migrate(ctx context.Context, c *sql.Conn) (err error) {
 	return nil
 }
 
-// Ping checks that the database answers a read.
+// Ping checks that the database answers a read and that its WAL can still
+// be synced.
 func (s *Store) Ping(ctx context.Context) error {
 	select {
 	case <-s.closing:
 		return ErrClosed
 	default:
+	}
+	if err := s.broken(); err != nil {
+		return err
 	}
 	var one int
 	if err := s.rdb.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
@@ -214,6 +310,9 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.closing)
 		<-s.done
+		<-s.syncDone
+		close(s.ckptStop)
+		<-s.ckptDone
 		s.closeErr = s.closeDBs()
 	})
 	return s.closeErr
@@ -235,6 +334,12 @@ func (s *Store) closeDBs() error {
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
+	}
+	if s.cdb != nil {
+		errs = append(errs, s.cdb.Close())
+	}
+	if s.wal != nil {
+		errs = append(errs, s.wal.Close())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)

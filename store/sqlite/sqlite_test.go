@@ -2,10 +2,15 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -36,21 +41,32 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestPragmas checks each connection's settings: WAL everywhere; the
+// writer commits without fsync and never checkpoints (the syncer and the
+// checkpointer do that); readers are query_only.
 func TestPragmas(t *testing.T) {
 	s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
 	defer s.Close()
 	ctx := context.Background()
-	want := map[string]string{"journal_mode": "wal", "synchronous": "2", "busy_timeout": "5000", "foreign_keys": "1"}
 	read := func(ctx context.Context, q string) (string, error) {
 		var v string
 		err := sqlite.ReadDB(s).QueryRowContext(ctx, q).Scan(&v)
 		return v, err
 	}
+	common := map[string]string{"journal_mode": "wal", "busy_timeout": "5000", "foreign_keys": "1"}
 	for _, conn := range []struct {
 		name  string
 		query func(ctx context.Context, q string) (string, error)
-	}{{"write", func(ctx context.Context, q string) (string, error) { return sqlite.WriteQuery(ctx, s, q) }}, {"read", read}} {
-		for name, w := range want {
+		want  map[string]string
+	}{
+		{"write", func(ctx context.Context, q string) (string, error) { return sqlite.WriteQuery(ctx, s, q) },
+			map[string]string{"synchronous": "1", "wal_autocheckpoint": "0", "query_only": "0"}},
+		{"read", read, map[string]string{"query_only": "1"}},
+	} {
+		for name, w := range common {
+			conn.want[name] = w
+		}
+		for name, w := range conn.want {
 			got, err := conn.query(ctx, "PRAGMA "+name)
 			if err != nil {
 				t.Fatalf("%s: PRAGMA %s: %v", conn.name, name, err)
@@ -60,9 +76,91 @@ func TestPragmas(t *testing.T) {
 			}
 		}
 	}
-	var qo string
-	if err := sqlite.ReadDB(s).QueryRowContext(ctx, "PRAGMA query_only").Scan(&qo); err != nil || qo != "1" {
-		t.Errorf("read connection: PRAGMA query_only = %q, %v; want 1", qo, err)
+}
+
+// TestAckWaitsForSync holds the WAL sync and checks that a committed
+// Create does not return before the sync that covers it has finished.
+func TestAckWaitsForSync(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
+	defer s.Close()
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	sqlite.WrapSyncWAL(s, func(real func() error) error {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-release
+		return real()
+	})
+	r := refund("held")
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Create(context.Background(), store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40})
+		done <- err
+	}()
+	<-started
+	select {
+	case err := <-done:
+		t.Fatalf("Create returned (%v) while the WAL sync covering it was still running", err)
+	default:
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if st := s.Stats(); st.Ops < 1 || st.Commits < 1 || st.Syncs < 1 {
+		t.Errorf("Stats after one Create = %+v, want at least one op, commit and sync", st)
+	}
+}
+
+// TestSyncFailure makes the WAL sync fail: the write waiting for it fails,
+// and the store refuses every write and Ping from then on, since what the
+// failed sync should have kept may be gone.
+func TestSyncFailure(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
+	defer s.Close()
+	ctx := context.Background()
+	sqlite.WrapSyncWAL(s, func(func() error) error { return errors.New("EIO from the disk") })
+	r := refund("lost")
+	if _, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40}); !errors.Is(err, sqlite.ErrBroken) {
+		t.Fatalf("Create with a failing WAL sync: %v, want ErrBroken", err)
+	}
+	r2 := refund("after")
+	if _, err := s.Create(ctx, store.CreateParams{Refund: r2, Key: key(r2), Limit: 1 << 40}); !errors.Is(err, sqlite.ErrBroken) {
+		t.Errorf("Create after a failed sync: %v, want ErrBroken", err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, sqlite.ErrBroken) {
+		t.Errorf("Ping after a failed sync: %v, want ErrBroken", err)
+	}
+}
+
+// TestCheckpointer checks that the background checkpointer copies the WAL
+// into the database file while the writer goes on.
+func TestCheckpointer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "refundgate.db")
+	s := openFile(t, path)
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 200 {
+		r := refund(fmt.Sprint(i))
+		if _, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Checkpoints == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint ran within 10 s of 200 commits")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The schema alone is a few pages; 200 refunds with keys are more.
+	if fi.Size() < 64<<10 {
+		t.Errorf("database file is %d bytes after a checkpoint of 200 refunds; the WAL was not copied", fi.Size())
 	}
 }
 
@@ -84,8 +182,8 @@ func TestMigrationsOnce(t *testing.T) {
 			versions = append(versions, v)
 		}
 		rows.Close()
-		if len(versions) != 1 || versions[0] != "0001_init" {
-			t.Errorf("open %d: schema_migrations = %v, want [0001_init]", i, versions)
+		if want := []string{"0001_init", "0002_ledger"}; !slices.Equal(versions, want) {
+			t.Errorf("open %d: schema_migrations = %v, want %v", i, versions, want)
 		}
 		r := refund(fmt.Sprint(i))
 		if _, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40}); err != nil {
@@ -240,5 +338,88 @@ func TestBatchIsolation(t *testing.T) {
 	}
 	if len(good) != 160 || len(bad) != 40 {
 		t.Errorf("%d good and %d bad, want 160 and 40", len(good), len(bad))
+	}
+}
+
+// TestMigrateLedger opens a database written by the first schema, with
+// answered, unanswered, failed and held refunds in it, and checks that the
+// second migration keeps every answer and starts each payment's ledger
+// from what its refunds hold.
+func TestMigrateLedger(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "refundgate.db")
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []struct {
+		id, payment, status string
+		amount              int64
+		answer              string
+	}{
+		{"rf_1", "pay-1", "succeeded", 3000, `{"id":"rf_1"}`},
+		{"rf_2", "pay-1", "pending", 2000, ""},
+		{"rf_3", "pay-1", "failed", 5000, `{"code":"refund_declined"}`},
+		{"rf_4", "pay-2", "requires_approval", 700, `{"id":"rf_4"}`},
+	}
+	stmts := []string{string(init),
+		`CREATE TABLE schema_migrations (version TEXT NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+		`INSERT INTO schema_migrations VALUES ('0001_init', 1)`}
+	for _, r := range rows {
+		stmts = append(stmts, fmt.Sprintf(`INSERT INTO refunds (id, merchant_id, provider, provider_type, payment_id, amount, currency,
+			status, reason, created_at, updated_at, next_sync_at) VALUES ('%s', 'm1', 'acct-1', 'yoco', '%s', %d, 'ZAR', '%s', 'other', 1, 1, 1)`,
+			r.id, r.payment, r.amount, r.status))
+		status, body := "NULL", "NULL"
+		if r.answer != "" {
+			status, body = "201", "'"+r.answer+"'"
+		}
+		stmts = append(stmts, fmt.Sprintf(`INSERT INTO idempotency_keys VALUES ('m1', 'key-%s', 'h', '%s', %s, %s, 1)`, r.id, r.id, status, body))
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openFile(t, path)
+	defer s.Close()
+	for _, r := range rows {
+		rec, err := s.GetIdempotency(ctx, "m1", "key-"+r.id)
+		if err != nil {
+			t.Fatalf("GetIdempotency(key-%s): %v", r.id, err)
+		}
+		switch {
+		case r.answer == "" && rec.Answer != nil:
+			t.Errorf("key-%s: answer %+v after the migration, want none", r.id, rec.Answer)
+		case r.answer != "" && (rec.Answer == nil || string(rec.Answer.Body) != r.answer || rec.Answer.Status != 201):
+			t.Errorf("key-%s: answer %+v after the migration, want 201 %s", r.id, rec.Answer, r.answer)
+		}
+	}
+	// pay-1 holds 3000 succeeded + 2000 pending of 6000: 1000 is left.
+	over := refund("over")
+	over.PaymentID, over.Amount = "pay-1", 1001
+	if _, err := s.Create(ctx, store.CreateParams{Refund: over, Key: key(over), Limit: 6000}); !errors.Is(err, store.ErrExceedsRefundable) {
+		t.Errorf("Create of 1001 on pay-1 after the migration: %v, want ErrExceedsRefundable", err)
+	}
+	rest := refund("rest")
+	rest.PaymentID = "pay-1"
+	if _, err := s.Create(ctx, store.CreateParams{Refund: rest, Key: key(rest), Limit: 6000, TakeRest: true}); err != nil || rest.Amount != 1000 {
+		t.Errorf("Create of the rest of pay-1 after the migration: amount %d, %v; want 1000", rest.Amount, err)
+	}
+	held := refund("held")
+	held.PaymentID, held.Amount = "pay-2", 301
+	if _, err := s.Create(ctx, store.CreateParams{Refund: held, Key: key(held), Limit: 1000}); !errors.Is(err, store.ErrExceedsRefundable) {
+		t.Errorf("Create of 301 on pay-2 (700 held of 1000): %v, want ErrExceedsRefundable", err)
+	}
+	due, err := s.DuePending(ctx, time.Unix(10, 0), 10)
+	if err != nil || len(due) != 1 || due[0].ID != "rf_2" {
+		t.Errorf("DuePending after the migration = %v, %v; want rf_2", due, err)
 	}
 }

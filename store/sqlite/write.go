@@ -38,11 +38,12 @@ func (tx *wtx) create(p store.CreateParams) (*store.IdempotencyRecord, error) {
 	if !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("idempotency key: %w", err)
 	}
-	var t store.Totals
-	if err := tx.st.totals.QueryRowContext(bg, r.Provider, r.PaymentID).Scan(&t.Succeeded, &t.Pending, &t.Held); err != nil {
-		return nil, fmt.Errorf("totals: %w", err)
+	var reserved int64
+	err = tx.st.reserved.QueryRowContext(bg, r.Provider, r.PaymentID).Scan(&reserved)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	amount, err := ledger(t, p.Limit, r.Amount, p.TakeRest)
+	amount, err := store.Reserve(reserved, p.Limit, r.Amount, p.TakeRest)
 	if err != nil {
 		return nil, err
 	}
@@ -58,29 +59,30 @@ func (tx *wtx) create(p store.CreateParams) (*store.IdempotencyRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("insert idempotency key: %w", err)
 	}
+	if counts(r.Status) {
+		if _, err := tx.st.reserve.ExecContext(bg, r.Provider, r.PaymentID, amount); err != nil {
+			return nil, fmt.Errorf("ledger: %w", err)
+		}
+	}
 	r.Amount = amount
 	return nil, nil
 }
 
-// UpdateRefund stores r's state if its row is still in state from. A refund
-// in a terminal state keeps that state: from terminal and r.Status different
-// is ErrStateChanged. The columns id, merchant_id, provider, provider_type,
-// payment_id and created_at never change.
+// UpdateRefund stores r's state, and answer if the refund has none yet, if
+// its row is still in state from. A refund in a terminal state keeps that
+// state: from terminal and r.Status different is ErrStateChanged. The
+// columns id, merchant_id, provider, provider_type, payment_id, amount,
+// currency and created_at never change. A refund that fails or is
+// canceled gives its amount back to the payment's ledger.
 func (s *Store) UpdateRefund(ctx context.Context, r *normalize.Refund, from normalize.Status, answer *store.Answer) error {
 	if from.Terminal() && r.Status != from {
 		return fmt.Errorf("sqlite: update refund %s: %w", r.ID, store.ErrStateChanged)
 	}
-	args, err := updateArgs(r, from)
+	args, err := updateArgs(r, from, answer)
 	if err != nil {
 		return fmt.Errorf("sqlite: update refund %s: %w", r.ID, err)
 	}
-	var body []byte
-	if answer != nil {
-		body = answer.Body
-		if body == nil {
-			body = []byte{}
-		}
-	}
+	release := counts(from) && !counts(r.Status)
 	err = s.do(ctx, func(tx *wtx) error {
 		res, err := tx.st.refundUpdate.ExecContext(bg, args...)
 		if err != nil {
@@ -101,10 +103,10 @@ func (s *Store) UpdateRefund(ctx context.Context, r *normalize.Refund, from norm
 			}
 			return store.ErrStateChanged
 		}
-		if answer == nil {
+		if !release {
 			return nil
 		}
-		_, err = tx.st.answerSet.ExecContext(bg, answer.Status, body, r.ID)
+		_, err = tx.st.unreserve.ExecContext(bg, r.Amount, r.Provider, r.PaymentID)
 		return err
 	})
 	if err != nil {
@@ -113,19 +115,25 @@ func (s *Store) UpdateRefund(ctx context.Context, r *normalize.Refund, from norm
 	return nil
 }
 
-// Discard deletes a refund and its idempotency record.
+// Discard deletes a refund and its idempotency record, and gives its amount
+// back to the payment's ledger.
 func (s *Store) Discard(ctx context.Context, refundID string) error {
 	err := s.do(ctx, func(tx *wtx) error {
-		res, err := tx.st.refundDelete.ExecContext(bg, refundID)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
+		var (
+			provider, payment, status string
+			amount                    int64
+		)
+		err := tx.st.refundDelete.QueryRowContext(bg, refundID).Scan(&provider, &payment, &amount, &status)
+		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if counts(normalize.Status(status)) {
+			if _, err := tx.st.unreserve.ExecContext(bg, amount, provider, payment); err != nil {
+				return err
+			}
 		}
 		_, err = tx.st.keyDeleteByRefund.ExecContext(bg, refundID)
 		return err
@@ -176,6 +184,9 @@ func (s *Store) MarkEvent(ctx context.Context, provider, eventID string, at time
 func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.do(ctx, func(tx *wtx) error {
+		if _, err := tx.st.forgetAnswers.ExecContext(bg, micros(before)); err != nil {
+			return err
+		}
 		res, err := tx.st.purge.ExecContext(bg, micros(before))
 		if err != nil {
 			return err

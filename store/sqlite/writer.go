@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 
 	"github.com/refundgate/refundgate/store"
 )
@@ -31,9 +30,9 @@ type wtx struct {
 var bg = context.Background()
 
 // do queues run and waits for its result, which is only given once the
-// transaction holding it committed (or failed). A caller whose ctx ends
-// before its op is queued gets ctx.Err(); once queued, it waits for the
-// commit, so the answer always says what is on disk.
+// transaction holding it committed and the WAL was synced (or it failed).
+// A caller whose ctx ends before its op is queued gets ctx.Err(); once
+// queued, it waits for the sync, so the answer always says what is on disk.
 func (s *Store) do(ctx context.Context, run func(tx *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -50,88 +49,166 @@ func (s *Store) do(ctx context.Context, run func(tx *wtx) error) error {
 	return o.err
 }
 
-// writeLoop owns the write connection: it takes the first queued op, every
-// op queued behind it up to maxBatch, and commits them together.
+// writeLoop owns the write connection. It opens a transaction with the
+// first queued op and keeps running the ops that arrive into it for as long
+// as the syncer is still busy making the previous batch durable (up to
+// maxBatch ops); once the syncer is free it commits and hands the batch
+// over. So the writer never waits for an fsync, and the slower the disk,
+// the more ops share each commit and each fsync.
 func (s *Store) writeLoop() {
 	defer close(s.done)
-	batch := make([]*op, 0, s.maxBatch)
+	defer close(s.toSync)
 	for {
+		var first *op
 		select {
 		case <-s.closing:
 			return
-		case o := <-s.ops:
-			batch = append(batch[:0], o)
+		case first = <-s.ops:
 		}
-		// Let callers woken by the last commit queue up behind this op.
-		runtime.Gosched()
-	fill:
-		for len(batch) < s.maxBatch {
+		t := s.begin(first)
+		for len(t.batch) < s.maxBatch && !t.handed {
 			select {
-			case o := <-s.ops:
-				batch = append(batch, o)
+			case <-s.syncReady:
+				s.commitTo(t)
+				continue
 			default:
-				break fill
+			}
+			select {
+			case <-s.syncReady:
+				s.commitTo(t)
+			case o := <-s.ops:
+				t.run(o)
 			}
 		}
-		s.commit(batch)
-		for i, o := range batch {
-			close(o.done)
-			batch[i] = nil
+		if !t.handed {
+			<-s.syncReady
+			s.commitTo(t)
 		}
 	}
 }
 
-// commit runs batch in one IMMEDIATE transaction. Each op runs under its own
-// savepoint so a failing op leaves the others' writes in place; a lone op
-// that fails rolls the transaction back instead.
-func (s *Store) commit(batch []*op) {
-	st := s.w
-	tx := &wtx{st: st, conn: s.wconn}
-	if _, err := st.begin.ExecContext(bg); err != nil {
-		failAll(batch, fmt.Errorf("sqlite: begin: %w", err))
+// batchTx is the writer's open transaction and the ops run in it.
+type batchTx struct {
+	s     *Store
+	tx    *wtx
+	batch []*op
+	// err, once set, fails every op of the batch: BEGIN or the
+	// transaction itself broke.
+	err error
+	// savepoints is set once an op hit a real SQL error: the batch was
+	// rolled back and runs again, each op under its own savepoint.
+	savepoints bool
+	handed     bool
+}
+
+// begin opens a transaction and runs first in it.
+func (s *Store) begin(first *op) *batchTx {
+	t := &batchTx{s: s, tx: &wtx{st: s.w, conn: s.wconn}, batch: make([]*op, 0, 16)}
+	if err := s.broken(); err != nil {
+		t.err = err
+	} else if _, err := s.w.begin.ExecContext(bg); err != nil {
+		t.err = fmt.Errorf("sqlite: begin: %w", err)
+	}
+	t.run(first)
+	return t
+}
+
+// run runs o in the open transaction. Optimistically without a savepoint:
+// an op that fails its own check has written nothing, so the others'
+// writes stand. Only a real SQL error part-way through an op rolls the
+// batch back and runs it again with a savepoint per op.
+func (t *batchTx) run(o *op) {
+	t.batch = append(t.batch, o)
+	if t.err != nil {
+		o.err = t.err
 		return
 	}
-	if len(batch) == 1 {
-		o := batch[0]
-		if o.err = o.ctx.Err(); o.err == nil {
-			o.err = o.run(tx)
-		}
-		if o.err != nil {
-			if _, err := st.rollback.ExecContext(bg); err != nil {
-				o.err = errors.Join(o.err, fmt.Errorf("sqlite: rollback: %w", err))
-			}
+	if t.savepoints {
+		t.runSaved(o)
+		return
+	}
+	if o.err = o.ctx.Err(); o.err != nil {
+		return
+	}
+	if o.err = o.run(t.tx); o.err == nil || checkFailed(o.err) {
+		return
+	}
+	st := t.s.w
+	if _, err := st.rollback.ExecContext(bg); err != nil {
+		t.fail(fmt.Errorf("sqlite: rollback: %w", err))
+		return
+	}
+	if _, err := st.begin.ExecContext(bg); err != nil {
+		t.fail(fmt.Errorf("sqlite: begin: %w", err))
+		return
+	}
+	t.savepoints = true
+	for _, o := range t.batch {
+		t.runSaved(o)
+		if t.err != nil {
 			return
 		}
-		s.finish(batch)
+	}
+}
+
+// runSaved runs o under its own savepoint, so that if it fails the
+// others' writes stay in place.
+func (t *batchTx) runSaved(o *op) {
+	st := t.s.w
+	if o.err = o.ctx.Err(); o.err != nil {
 		return
 	}
-	// Optimistically, without savepoints: an op that fails its own check
-	// has written nothing, so the others' writes stand. Only a real SQL
-	// error part-way through an op makes the batch run again, each op under
-	// its own savepoint.
-	clean := true
-	for _, o := range batch {
-		if o.err = o.ctx.Err(); o.err != nil {
-			continue
+	if _, err := st.savepoint.ExecContext(bg); err != nil {
+		t.abort(fmt.Errorf("sqlite: savepoint: %w", err))
+		return
+	}
+	if o.err = o.run(t.tx); o.err != nil {
+		if _, err := st.rollbackTo.ExecContext(bg); err != nil {
+			t.abort(fmt.Errorf("sqlite: rollback to savepoint: %w", err))
+			return
 		}
-		if o.err = o.run(tx); o.err != nil && !checkFailed(o.err) {
-			clean = false
-			break
+	}
+	if _, err := st.release.ExecContext(bg); err != nil {
+		t.abort(fmt.Errorf("sqlite: release savepoint: %w", err))
+	}
+}
+
+// abort rolls the transaction back after it broke and fails the batch.
+func (t *batchTx) abort(err error) {
+	if _, rerr := t.s.w.rollback.ExecContext(bg); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr))
+	}
+	t.fail(err)
+}
+
+// fail fails every op of the batch, and those still to come, with err.
+func (t *batchTx) fail(err error) {
+	t.err = err
+	for _, o := range t.batch {
+		o.err = err
+	}
+}
+
+// commitTo commits t and hands its batch to the syncer, which is free. If
+// COMMIT fails nothing of the batch is kept and every op that had
+// succeeded gets the error.
+func (s *Store) commitTo(t *batchTx) {
+	if t.err == nil {
+		if _, err := s.w.commit.ExecContext(bg); err != nil {
+			_, _ = s.w.rollback.ExecContext(bg)
+			err = fmt.Errorf("sqlite: commit: %w", err)
+			for _, o := range t.batch {
+				if o.err == nil {
+					o.err = err
+				}
+			}
 		}
+		s.stats.ops.Add(int64(len(t.batch)))
+		s.stats.commits.Add(1)
+		s.kickCheckpoint()
 	}
-	if clean {
-		s.finish(batch)
-		return
-	}
-	if _, err := st.rollback.ExecContext(bg); err != nil {
-		failAll(batch, fmt.Errorf("sqlite: rollback: %w", err))
-		return
-	}
-	if _, err := st.begin.ExecContext(bg); err != nil {
-		failAll(batch, fmt.Errorf("sqlite: begin: %w", err))
-		return
-	}
-	s.withSavepoints(tx, batch)
+	t.handed = true
+	s.toSync <- synced{batch: t.batch}
 }
 
 // checkFailed reports whether err is an op refusing on its own check,
@@ -141,71 +218,17 @@ func checkFailed(err error) bool {
 		errors.Is(err, store.ErrExceedsRefundable) || errors.Is(err, store.ErrFullyRefunded)
 }
 
-// withSavepoints runs each op of batch under its own savepoint, so one
-// that fails leaves the others' writes in place, and commits.
-func (s *Store) withSavepoints(tx *wtx, batch []*op) {
-	st := s.w
-	for _, o := range batch {
-		if o.err = o.ctx.Err(); o.err != nil {
-			continue
-		}
-		if _, err := st.savepoint.ExecContext(bg); err != nil {
-			s.abort(batch, fmt.Errorf("sqlite: savepoint: %w", err))
-			return
-		}
-		o.err = o.run(tx)
-		if o.err != nil {
-			if _, err := st.rollbackTo.ExecContext(bg); err != nil {
-				s.abort(batch, fmt.Errorf("sqlite: rollback to savepoint: %w", err))
-				return
-			}
-		}
-		if _, err := st.release.ExecContext(bg); err != nil {
-			s.abort(batch, fmt.Errorf("sqlite: release savepoint: %w", err))
-			return
-		}
-	}
-	s.finish(batch)
-}
-
-// finish commits; if COMMIT fails nothing of the batch is kept and every op
-// that had succeeded gets the error.
-func (s *Store) finish(batch []*op) {
-	if _, err := s.w.commit.ExecContext(bg); err != nil {
-		_, _ = s.w.rollback.ExecContext(bg)
-		err = fmt.Errorf("sqlite: commit: %w", err)
-		for _, o := range batch {
-			if o.err == nil {
-				o.err = err
-			}
-		}
-	}
-}
-
-// abort rolls the whole batch back after the transaction itself broke.
-func (s *Store) abort(batch []*op, err error) {
-	if _, rerr := s.w.rollback.ExecContext(bg); rerr != nil {
-		err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr))
-	}
-	failAll(batch, err)
-}
-
-func failAll(batch []*op, err error) {
-	for _, o := range batch {
-		o.err = err
-	}
-}
-
 // writeStmts are the writer's statements, prepared on its connection.
 type writeStmts struct {
 	begin, commit, rollback           *sql.Stmt
 	savepoint, release, rollbackTo    *sql.Stmt
-	keyGet, keyInsert, answerSet      *sql.Stmt
-	totals                            *sql.Stmt
+	keyGet, keyInsert                 *sql.Stmt
+	reserved, reserve, unreserve      *sql.Stmt
 	refundInsert, refundUpdate        *sql.Stmt
 	refundStatus, refundDelete        *sql.Stmt
 	keyDeleteByRefund                 *sql.Stmt
 	paymentInsert, eventInsert, purge *sql.Stmt
+	forgetAnswers                     *sql.Stmt
 	all                               []*sql.Stmt
 }
 
@@ -221,21 +244,24 @@ func prepareWrite(ctx context.Context, c *sql.Conn) (*writeStmts, error) {
 		{&st.savepoint, "SAVEPOINT op"},
 		{&st.release, "RELEASE op"},
 		{&st.rollbackTo, "ROLLBACK TO op"},
-		{&st.keyGet, `SELECT ` + keyCols + ` FROM idempotency_keys WHERE merchant_id = ? AND key = ?`},
-		{&st.keyInsert, `INSERT INTO idempotency_keys (` + keyCols + `) VALUES (?, ?, ?, ?, NULL, NULL, ?)`},
-		{&st.answerSet, `UPDATE idempotency_keys SET answer_status = ?, answer_body = ?
-			WHERE refund_id = ? AND answer_status IS NULL`},
-		{&st.totals, totalsSQL},
+		{&st.keyGet, keySQL},
+		{&st.keyInsert, `INSERT INTO idempotency_keys (` + keyCols + `) VALUES (?, ?, ?, ?, ?)`},
+		{&st.reserved, `SELECT reserved FROM ledger WHERE provider = ? AND payment_id = ?`},
+		{&st.reserve, `INSERT INTO ledger (provider, payment_id, reserved) VALUES (?, ?, ?)
+			ON CONFLICT (provider, payment_id) DO UPDATE SET reserved = reserved + excluded.reserved`},
+		{&st.unreserve, `UPDATE ledger SET reserved = reserved - ? WHERE provider = ? AND payment_id = ?`},
 		{&st.refundInsert, `INSERT INTO refunds (` + refundCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.refundUpdate, updateRefundSQL},
 		{&st.refundStatus, `SELECT status FROM refunds WHERE id = ?`},
-		{&st.refundDelete, `DELETE FROM refunds WHERE id = ?`},
+		{&st.refundDelete, `DELETE FROM refunds WHERE id = ? RETURNING provider, payment_id, amount, status`},
 		{&st.keyDeleteByRefund, `DELETE FROM idempotency_keys WHERE refund_id = ?`},
 		{&st.paymentInsert, `INSERT INTO payments (` + paymentCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&st.eventInsert, `INSERT INTO webhook_events (provider, event_id, seen_at)
 			VALUES (?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&st.forgetAnswers, `UPDATE refunds SET answer_status = NULL, answer_body = NULL
+			WHERE id IN (SELECT refund_id FROM idempotency_keys WHERE created_at < ?)`},
 		{&st.purge, `DELETE FROM idempotency_keys WHERE created_at < ?`},
 	}
 	for _, p := range list {

@@ -162,7 +162,7 @@ func testLedger(t *testing.T, s store.Store) {
 			if !errors.As(err, &le) {
 				t.Fatalf("Create: error %v is no *store.LedgerError", err)
 			}
-			want := &store.LedgerError{Err: tc.wantErr, Totals: seen, Limit: tc.limit}
+			want := &store.LedgerError{Err: tc.wantErr, Reserved: seen.Reserved(), Limit: tc.limit}
 			if d := diff(*want, *le); d != "" {
 				t.Errorf("LedgerError (-want +got):\n%s", d)
 			}

@@ -1,0 +1,153 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// How an acknowledged write reaches the disk.
+//
+// The writer connection runs with synchronous=NORMAL and no automatic
+// checkpoints, so COMMIT only appends the batch's frames to the WAL file
+// (page cache, no fsync) and the writer goes straight on to the next batch.
+// The syncer goroutine then makes the frames durable with one fdatasync of
+// the WAL file for every batch committed since its last one, and only then
+// wakes the callers of those batches: an answer still means the write is on
+// disk, while the fsync of batch n overlaps the execution of batch n+1 (the
+// flush stage of a group commit, as PostgreSQL's WAL writer and MySQL's
+// binlog group commit do it). SQLite's own guarantee for WAL mode with
+// synchronous=NORMAL is that the database stays consistent after a power
+// loss and only the last commits may roll back; the explicit fdatasync
+// makes those the unacknowledged ones.
+//
+// One consequence: other connections may read a committed batch during the
+// few hundred microseconds before its fdatasync finishes. Only a power
+// loss (not a crash of the process: the page cache survives that) in that
+// window can take back what was read, and nothing read that way is ever an
+// acknowledgement: phase 2 calls a provider only after phase 1's Create
+// returned, so after a power loss the gateway at worst forgets a refund it
+// never sent, or finds a sent one pending and reconciles it.
+//
+// A failed fdatasync is not retried: Linux may already have dropped the
+// dirty pages, so a later success would prove nothing. The store fails
+// every write and Ping from then on (PostgreSQL does the same and stops),
+// and readiness reports it.
+//
+// Checkpoints (copying WAL frames into the database file, with its own
+// fsyncs) run in a goroutine of their own on a separate connection, so the
+// writer never waits for them.
+
+// errBroken wraps the sticky error of a store whose WAL could not be synced.
+var errBroken = errors.New("sqlite: store unusable after a failed fsync of the WAL; restart the gateway")
+
+// synced is a committed batch waiting for the fdatasync that makes it
+// durable.
+type synced struct {
+	batch []*op
+}
+
+// openWAL opens the WAL file of the writer's database for fdatasync, or
+// returns nil when the database has no file (an in-memory database).
+func openWAL(ctx context.Context, c *sql.Conn) (*os.File, error) {
+	rows, err := c.QueryContext(ctx, "PRAGMA database_list")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: database_list: %w", err)
+	}
+	defer rows.Close()
+	var file string
+	for rows.Next() {
+		var seq int
+		var name, f string
+		if err := rows.Scan(&seq, &name, &f); err != nil {
+			return nil, fmt.Errorf("sqlite: database_list: %w", err)
+		}
+		if name == "main" {
+			file = f
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: database_list: %w", err)
+	}
+	if file == "" {
+		return nil, nil
+	}
+	f, err := os.OpenFile(file+"-wal", os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open the WAL for syncing: %w", err)
+	}
+	return f, nil
+}
+
+// syncLoop makes committed batches durable and wakes their callers. It
+// tells the writer when it is free (syncReady), and the writer hands it
+// one batch at a time; so the writer's next commit waits for this fsync,
+// and all that arrived meanwhile shares the next one.
+func (s *Store) syncLoop() {
+	defer close(s.syncDone)
+	s.syncReady <- struct{}{}
+	for b := range s.toSync {
+		pending := b.batch
+		err := s.broken()
+		if err == nil {
+			if err = s.syncWAL(); err != nil {
+				err = fmt.Errorf("%w: %w", errBroken, err)
+				s.brokenErr.CompareAndSwap(nil, &err)
+			}
+			s.stats.syncs.Add(1)
+		}
+		for _, o := range pending {
+			if err != nil && o.err == nil {
+				o.err = err
+			}
+			close(o.done)
+		}
+		s.syncReady <- struct{}{}
+	}
+}
+
+// broken returns the sticky error of a failed WAL sync, or nil.
+func (s *Store) broken() error {
+	if p := s.brokenErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// checkpointLoop copies the WAL into the database file in the background,
+// at most every checkpointEvery, whenever the writer committed something.
+func (s *Store) checkpointLoop() {
+	defer close(s.ckptDone)
+	for {
+		select {
+		case <-s.ckptStop:
+			return
+		case <-s.ckptKick:
+		}
+		// PASSIVE never waits for readers or the writer; what it cannot
+		// copy now it copies next time.
+		if _, err := s.cdb.ExecContext(bg, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+			s.ckptErr.Store(&err)
+		}
+		s.stats.checkpoints.Add(1)
+		select {
+		case <-s.ckptStop:
+			return
+		case <-time.After(checkpointEvery):
+		}
+	}
+}
+
+// checkpointEvery bounds how often the checkpointer runs under load.
+const checkpointEvery = 100 * time.Millisecond
+
+// kickCheckpoint tells the checkpointer there is something to copy.
+func (s *Store) kickCheckpoint() {
+	select {
+	case s.ckptKick <- struct{}{}:
+	default:
+	}
+}
