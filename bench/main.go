@@ -141,6 +141,9 @@ type harness struct {
 	pool       *pool
 	maxWorkers int
 	seq        int
+	// attacks counts the vegeta attacks started, for their source
+	// addresses.
+	attacks int
 
 	bin        string
 	sandbox    *proc
