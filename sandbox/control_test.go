@@ -49,6 +49,7 @@ func TestControlPayments(t *testing.T) {
 		{"checkoutcom live", `{"provider":"checkoutcom","amount":2000,"currency":"USD","mode":"live"}`, 201, "charge_"},
 		{"smartpay test", `{"provider":"smartpay","amount":1000,"currency":"JPY","mode":"test"}`, 201, "payment_test_"},
 		{"smartpay live", `{"provider":"smartpay","amount":1000,"currency":"JPY","mode":"live"}`, 201, "payment_live_"},
+		{"smartpay outside JPY", `{"provider":"smartpay","amount":1000,"currency":"ZAR"}`, 400, ""},
 		{"unknown provider", `{"provider":"stripe","amount":1,"currency":"USD"}`, 400, ""},
 		{"zero amount", `{"provider":"yoco","amount":0,"currency":"ZAR"}`, 400, ""},
 		{"fractional amount", `{"provider":"yoco","amount":1.5,"currency":"ZAR"}`, 400, ""},

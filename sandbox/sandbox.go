@@ -316,6 +316,11 @@ func (s *Sandbox) CreatePayment(provider string, amount int64, currency string, 
 		capture, _ := s.cko.createCharge(amount, currency, live)
 		return capture, nil
 	case ProviderSmartpay:
+		// Smartpay settles in yen only (its docs: "JPY, whose minor unit is
+		// the yen"), so its amounts are whole yen with no conversion.
+		if currency != "JPY" {
+			return "", fmt.Errorf("sandbox: smartpay payments are in JPY, not %s", currency)
+		}
 		return s.sp.createPayment(amount, currency, live), nil
 	}
 	return "", fmt.Errorf("sandbox: unknown provider %q", provider)
