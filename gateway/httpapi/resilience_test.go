@@ -96,7 +96,7 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	h := map[string]string{"Idempotency-Key": "while-open"}
 	body := map[string]any{"payment_id": pay, "amount": 100}
 	var fastest time.Duration
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 20; i++ {
 		id := fmt.Sprintf("while-open-%d", i)
 		r := e.Do(t, req{Method: "POST", Path: "/v1/refunds", Key: acme, Body: body,
 			Header: map[string]string{"Idempotency-Key": "while-open", "X-Request-Id": id}})
@@ -109,7 +109,8 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 		}
 	}
 	// Well under a millisecond of the gateway's own time (the log line's
-	// latency), even with the race detector on; 5 tries take the noise out.
+	// latency: one store read of the key, no provider I/O), even with the
+	// race detector on; the fastest of 20 takes out a busy machine's noise.
 	if fastest > time.Millisecond {
 		t.Errorf("the fastest refusal while open took %s, want under 1ms", fastest)
 	}
