@@ -147,7 +147,9 @@ type Store interface {
 	// MarkEvent records a provider webhook event id and reports whether it
 	// was seen before.
 	MarkEvent(ctx context.Context, provider, eventID string, at time.Time) (seen bool, err error)
-	// PurgeIdempotency deletes idempotency records created before t.
+	// PurgeIdempotency deletes idempotency records created before t whose
+	// refund is final (succeeded, failed or canceled); a pending or held
+	// refund keeps its key, whatever its age.
 	PurgeIdempotency(ctx context.Context, before time.Time) (int64, error)
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error

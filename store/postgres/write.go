@@ -173,10 +173,12 @@ func (s *Store) MarkEvent(ctx context.Context, provider, eventID string, at time
 	return tag.RowsAffected() == 0, nil
 }
 
-// PurgeIdempotency deletes idempotency records created before t and returns
-// how many it deleted.
+// PurgeIdempotency deletes idempotency records created before t whose
+// refund is final, and returns how many it deleted.
 func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, before)
+	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys k WHERE k.created_at < $1
+		AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.id = k.refund_id
+			AND r.status IN ('pending', 'requires_approval'))`, before)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: purge idempotency: %w", err)
 	}

@@ -179,8 +179,8 @@ func (s *Store) MarkEvent(ctx context.Context, provider, eventID string, at time
 	return seen, nil
 }
 
-// PurgeIdempotency deletes idempotency records created before t and returns
-// how many it deleted.
+// PurgeIdempotency deletes idempotency records created before t whose
+// refund is final, and returns how many it deleted.
 func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.do(ctx, func(tx *wtx) error {

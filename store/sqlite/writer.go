@@ -261,8 +261,10 @@ func prepareWrite(ctx context.Context, c *sql.Conn) (*writeStmts, error) {
 		{&st.eventInsert, `INSERT INTO webhook_events (provider, event_id, seen_at)
 			VALUES (?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&st.forgetAnswers, `UPDATE refunds SET answer_status = NULL, answer_body = NULL
-			WHERE id IN (SELECT refund_id FROM idempotency_keys WHERE created_at < ?)`},
-		{&st.purge, `DELETE FROM idempotency_keys WHERE created_at < ?`},
+			WHERE id IN (SELECT refund_id FROM idempotency_keys WHERE created_at < ?)
+			AND status NOT IN ('pending', 'requires_approval')`},
+		{&st.purge, `DELETE FROM idempotency_keys WHERE created_at < ? AND NOT EXISTS (
+			SELECT 1 FROM refunds r WHERE r.id = refund_id AND r.status IN ('pending', 'requires_approval'))`},
 	}
 	for _, p := range list {
 		stmt, err := c.PrepareContext(ctx, p.sql)

@@ -6,7 +6,6 @@ package storetest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -231,9 +230,15 @@ func testMarkEvent(t *testing.T, s store.Store) {
 	}
 }
 
+// testPurge: keys older than the cut are deleted once their refund is
+// final; a refund still pending (or held) keeps its key whatever its age,
+// so a merchant's retry can never create a second refund for it.
 func testPurge(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	var keys []store.IdempotencyRecord
+	var (
+		keys    []store.IdempotencyRecord
+		refunds []*normalize.Refund
+	)
 	for i := range 4 {
 		r := refund("m1", "pay-1", 10, normalize.StatusPending)
 		p := params(r, 10000)
@@ -242,29 +247,35 @@ func testPurge(t *testing.T, s store.Store) {
 			t.Fatalf("Create: %v", err)
 		}
 		keys = append(keys, p.Key)
+		refunds = append(refunds, r)
 	}
+	moveTo(t, s, refunds[0], normalize.StatusSucceeded)
 	n, err := s.PurgeIdempotency(ctx, Base.Add(2*time.Hour))
 	if err != nil {
 		t.Fatalf("PurgeIdempotency: %v", err)
 	}
-	if n != 2 {
-		t.Errorf("PurgeIdempotency deleted %d records, want 2", n)
+	if n != 1 {
+		t.Errorf("PurgeIdempotency deleted %d records, want 1 (the old key of the succeeded refund)", n)
 	}
 	for i, k := range keys {
 		_, err := s.GetIdempotency(ctx, k.MerchantID, k.Key)
-		if i < 2 {
-			wantErr(t, fmt.Sprintf("GetIdempotency of purged key %d", i), err, store.ErrNotFound)
+		if i == 0 {
+			wantErr(t, "GetIdempotency of the purged key", err, store.ErrNotFound)
 			continue
 		}
 		if err != nil {
 			t.Errorf("GetIdempotency of kept key %d: %v", i, err)
 		}
 	}
+	moveTo(t, s, refunds[1], normalize.StatusFailed)
+	if n, err := s.PurgeIdempotency(ctx, Base.Add(2*time.Hour)); err != nil || n != 1 {
+		t.Errorf("PurgeIdempotency after the pending refund failed = %d, %v; want 1, nil", n, err)
+	}
 	if n, err := s.PurgeIdempotency(ctx, Base.Add(2*time.Hour)); err != nil || n != 0 {
 		t.Errorf("PurgeIdempotency again = %d, %v; want 0, nil", n, err)
 	}
 	got, err := s.Totals(ctx, "acct-1", "pay-1")
-	if err != nil || got.Pending != 40 {
+	if err != nil || got.Pending != 20 || got.Succeeded != 10 {
 		t.Errorf("Totals after purge = %+v, %v; refunds must stay", got, err)
 	}
 }
