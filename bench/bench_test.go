@@ -19,6 +19,19 @@ func TestRoundRate(t *testing.T) {
 	}
 }
 
+func TestStepDown(t *testing.T) {
+	for _, c := range []struct{ rate, tput, want float64 }{
+		{4000, 2521, 2400}, // far behind: 95% of what was answered
+		{4000, 3900, 3400}, // nearly kept up: 85% of the rate
+		{1500, 1479, 1300},
+		{4000, 0, 3400}, // nothing answered: 85%
+	} {
+		if got := stepDown(c.rate, c.tput); got != c.want {
+			t.Errorf("stepDown(%v, %v) = %v, want %v", c.rate, c.tput, got, c.want)
+		}
+	}
+}
+
 func TestParseVmRSS(t *testing.T) {
 	kb, err := parseVmRSS([]byte("Name:\trefundgate\nVmPeak:\t  900 kB\nVmRSS:\t   51234 kB\nThreads: 9\n"))
 	if err != nil || kb != 51234 {

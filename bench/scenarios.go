@@ -142,6 +142,18 @@ func (h *harness) search(ctx context.Context, name string, mix []share, startRat
 	return lo, nil
 }
 
+// stepDown is the next create-max rate after a failed run at rate that
+// answered throughput/s as expected: 85% of the rate, or 95% of what was
+// answered if that is lower (a run that fell far behind says itself how
+// much it could take).
+func stepDown(rate, throughput float64) float64 {
+	next := rate * 0.85
+	if t := throughput * 0.95; t > 0 && t < next {
+		next = t
+	}
+	return roundRate(next)
+}
+
 // roundRate rounds to a readable rate: 2 significant digits.
 func roundRate(r float64) float64 {
 	if r <= 0 {
@@ -186,8 +198,9 @@ func (h *harness) scenarios(ctx context.Context) error {
 				break
 			}
 			s.Name = fmt.Sprintf("create@%.0f", max)
-			h.res.Notes = append(h.res.Notes, fmt.Sprintf("create-max at %.0f/s failed over %s (%s); retried at 85%%", max, o.duration, why(s)))
-			max = roundRate(max * 0.85)
+			next := stepDown(max, s.Throughput)
+			h.res.Notes = append(h.res.Notes, fmt.Sprintf("create-max at %.0f/s failed over %s (%s, %.0f/s answered); retried at %.0f/s", max, o.duration, why(s), s.Throughput, next))
+			max = next
 		}
 		h.res.MaxCreateRate = max
 	}

@@ -129,8 +129,9 @@ type attackRun struct {
 	cmd     *exec.Cmd
 	results string
 	log     string
-	fed     sync.WaitGroup
-	feedErr error
+	// fed is done when the feed has stopped: it always stops on a write
+	// error, once vegeta has exited and the pipe is closed.
+	fed sync.WaitGroup
 }
 
 // runLoad runs one scenario: a vegeta attack per operation, all at once,
@@ -267,7 +268,7 @@ func startAttack(ctx context.Context, bin, dir, tag string, or opRate, d time.Du
 	a.fed.Add(1)
 	go func() {
 		defer a.fed.Done()
-		a.feedErr = feed(stdin, gen)
+		_ = feed(stdin, gen)
 		stdin.Close()
 	}()
 	return a, nil
