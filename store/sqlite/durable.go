@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,13 +26,11 @@ import (
 // loss and only the last commits may roll back; the explicit fdatasync
 // makes those the unacknowledged ones.
 //
-// One consequence: other connections may read a committed batch during the
-// few hundred microseconds before its fdatasync finishes. Only a power
-// loss (not a crash of the process: the page cache survives that) in that
-// window can take back what was read, and nothing read that way is ever an
-// acknowledgement: phase 2 calls a provider only after phase 1's Create
-// returned, so after a power loss the gateway at worst forgets a refund it
-// never sent, or finds a sent one pending and reconciles it.
+// Reads keep the same promise. A read connection can see a committed batch
+// before its fdatasync has finished, so every read waits, before it answers,
+// until all that was committed when the read ended is synced (see settled):
+// as with synchronous=FULL, nothing that a power loss could take back is
+// ever shown to a caller.
 //
 // A failed fdatasync is not retried: Linux may already have dropped the
 // dirty pages, so a later success would prove nothing. The store fails
@@ -45,9 +45,58 @@ import (
 var errBroken = errors.New("sqlite: store unusable after a failed fsync of the WAL; restart the gateway")
 
 // synced is a committed batch waiting for the fdatasync that makes it
-// durable.
+// durable; seq numbers the commits.
 type synced struct {
 	batch []*op
+	seq   int64
+}
+
+// durability tracks which commits are synced, for reads that must not
+// return what a power loss could take back.
+type durability struct {
+	committed, synced atomic.Int64
+	mu                sync.Mutex
+	wake              chan struct{} // closed and replaced at every sync
+}
+
+// settled waits until every commit made before it was called is synced, or
+// the store broke, or ctx ended.
+func (s *Store) settled(ctx context.Context) error {
+	want := s.dur.committed.Load()
+	for {
+		if s.dur.synced.Load() >= want {
+			return nil
+		}
+		if err := s.broken(); err != nil {
+			return err
+		}
+		s.dur.mu.Lock()
+		wake := s.dur.wake
+		s.dur.mu.Unlock()
+		if s.dur.synced.Load() >= want {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.syncDone:
+			if s.dur.synced.Load() >= want {
+				return nil
+			}
+			return ErrClosed
+		}
+	}
+}
+
+// markSynced records that commits up to seq are durable and wakes reads
+// waiting for them.
+func (s *Store) markSynced(seq int64) {
+	s.dur.synced.Store(seq)
+	s.dur.mu.Lock()
+	close(s.dur.wake)
+	s.dur.wake = make(chan struct{})
+	s.dur.mu.Unlock()
 }
 
 // openWAL opens the WAL file of the writer's database for fdatasync, or
@@ -98,6 +147,9 @@ func (s *Store) syncLoop() {
 				s.brokenErr.CompareAndSwap(nil, &err)
 			}
 			s.stats.syncs.Add(1)
+		}
+		if err == nil && b.seq > 0 {
+			s.markSynced(b.seq)
 		}
 		for _, o := range pending {
 			if err != nil && o.err == nil {

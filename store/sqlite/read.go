@@ -57,6 +57,24 @@ func (st *readStmts) close() error {
 	return errors.Join(errs...)
 }
 
+// Every read waits for settled before it answers, so that it never shows
+// what is not yet on disk, rows or their absence (see durable.go). One
+// exception: GetIdempotency finding no key answers at once, since its
+// caller's next step is Create, a write ordered after any commit the read
+// saw.
+
+// settle waits for settled before a read answers with err (nil, or no
+// rows); other errors answer at once.
+func (s *Store) settle(ctx context.Context, err error) error {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if serr := s.settled(ctx); serr != nil {
+		return serr
+	}
+	return err
+}
+
 // notFound maps sql.ErrNoRows to store.ErrNotFound.
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
@@ -68,6 +86,7 @@ func notFound(err error) error {
 // GetRefund returns the merchant's refund; an empty merchantID matches any.
 func (s *Store) GetRefund(ctx context.Context, merchantID, id string) (*normalize.Refund, error) {
 	r, err := scanRefund(s.r.refund.QueryRowContext(ctx, id, merchantID, merchantID))
+	err = s.settle(ctx, err)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get refund %s: %w", id, notFound(err))
 	}
@@ -116,6 +135,7 @@ func (s *Store) ListRefunds(ctx context.Context, q store.ListQuery) ([]*normaliz
 		return nil, false, fmt.Errorf("sqlite: list refunds: %w", err)
 	}
 	out, err := collect(rows)
+	err = s.settle(ctx, err)
 	if err != nil {
 		return nil, false, fmt.Errorf("sqlite: list refunds: %w", err)
 	}
@@ -142,6 +162,9 @@ func collect(rows *sql.Rows) ([]*normalize.Refund, error) {
 // GetIdempotency returns the merchant's record for key, or ErrNotFound.
 func (s *Store) GetIdempotency(ctx context.Context, merchantID, key string) (*store.IdempotencyRecord, error) {
 	k, err := scanKey(s.r.key.QueryRowContext(ctx, merchantID, key))
+	if err == nil {
+		err = s.settled(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get idempotency key: %w", notFound(err))
 	}
@@ -152,6 +175,7 @@ func (s *Store) GetIdempotency(ctx context.Context, merchantID, key string) (*st
 // account, or ErrNotFound.
 func (s *Store) FindByProviderRefund(ctx context.Context, provider, providerRefundID string) (*normalize.Refund, error) {
 	r, err := scanRefund(s.r.providerRefund.QueryRowContext(ctx, provider, providerRefundID))
+	err = s.settle(ctx, err)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find provider refund %s/%s: %w", provider, providerRefundID, notFound(err))
 	}
@@ -169,6 +193,7 @@ func (s *Store) DuePending(ctx context.Context, now time.Time, limit int) ([]*no
 		return nil, fmt.Errorf("sqlite: due pending: %w", err)
 	}
 	out, err := collect(rows)
+	err = s.settle(ctx, err)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: due pending: %w", err)
 	}
@@ -178,7 +203,9 @@ func (s *Store) DuePending(ctx context.Context, now time.Time, limit int) ([]*no
 // Totals sums a payment's refunds by state.
 func (s *Store) Totals(ctx context.Context, provider, paymentID string) (store.Totals, error) {
 	var t store.Totals
-	if err := s.r.totals.QueryRowContext(ctx, paymentID, provider).Scan(&t.Succeeded, &t.Pending, &t.Held); err != nil {
+	err := s.r.totals.QueryRowContext(ctx, paymentID, provider).Scan(&t.Succeeded, &t.Pending, &t.Held)
+	err = s.settle(ctx, err)
+	if err != nil {
 		return store.Totals{}, fmt.Errorf("sqlite: totals %s/%s: %w", provider, paymentID, err)
 	}
 	return t, nil
@@ -187,6 +214,7 @@ func (s *Store) Totals(ctx context.Context, provider, paymentID string) (store.T
 // GetPayment returns the kept facts of a payment, or ErrNotFound.
 func (s *Store) GetPayment(ctx context.Context, provider, paymentID string) (*store.Payment, error) {
 	p, err := scanPayment(s.r.payment.QueryRowContext(ctx, provider, paymentID))
+	err = s.settle(ctx, err)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get payment %s/%s: %w", provider, paymentID, notFound(err))
 	}

@@ -78,6 +78,7 @@ type Store struct {
 	ckptErr  atomic.Pointer[error]
 
 	stats counters
+	dur   durability
 }
 
 // counters are the writer's running totals, for Stats.
@@ -132,6 +133,7 @@ func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
 		ckptStop:  make(chan struct{}),
 		ckptDone:  make(chan struct{}),
 	}
+	s.dur.wake = make(chan struct{})
 	if err := s.open(ctx, dsn, o); err != nil {
 		s.closeDBs()
 		return nil, err

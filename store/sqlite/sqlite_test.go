@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,6 +85,9 @@ func TestAckWaitsForSync(t *testing.T) {
 	s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
 	defer s.Close()
 	started, release := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // before Close, which waits for the held sync
 	sqlite.WrapSyncWAL(s, func(real func() error) error {
 		select {
 		case started <- struct{}{}:
@@ -104,12 +108,59 @@ func TestAckWaitsForSync(t *testing.T) {
 		t.Fatalf("Create returned (%v) while the WAL sync covering it was still running", err)
 	default:
 	}
-	close(release)
+	free()
 	if err := <-done; err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	if st := s.Stats(); st.Ops < 1 || st.Commits < 1 || st.Syncs < 1 {
 		t.Errorf("Stats after one Create = %+v, want at least one op, commit and sync", st)
+	}
+}
+
+// TestReadWaitsForSync holds the WAL sync after a Create committed: a read
+// of the refund, which the read connection can already see, does not
+// answer before the sync has made it durable.
+func TestReadWaitsForSync(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
+	defer s.Close()
+	ctx := context.Background()
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // before Close, which waits for the held sync
+	var hold atomic.Bool
+	hold.Store(true)
+	sqlite.WrapSyncWAL(s, func(real func() error) error {
+		if hold.Load() {
+			started <- struct{}{}
+			<-release
+		}
+		return real()
+	})
+	r := refund("visible")
+	created := make(chan error, 1)
+	go func() {
+		_, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40})
+		created <- err
+	}()
+	<-started
+	hold.Store(false)
+	got := make(chan error, 1)
+	go func() {
+		_, err := s.GetRefund(ctx, "m1", r.ID)
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("GetRefund answered (%v) while the commit it reads was not yet synced", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	free()
+	if err := <-created; err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("GetRefund after the sync: %v", err)
 	}
 }
 

@@ -193,7 +193,11 @@ func (t *batchTx) fail(err error) {
 // COMMIT fails nothing of the batch is kept and every op that had
 // succeeded gets the error.
 func (s *Store) commitTo(t *batchTx) {
+	var seq int64
 	if t.err == nil {
+		// Numbered before COMMIT: a read that can see this batch must
+		// find its number (see settled).
+		seq = s.dur.committed.Add(1)
 		if _, err := s.w.commit.ExecContext(bg); err != nil {
 			_, _ = s.w.rollback.ExecContext(bg)
 			err = fmt.Errorf("sqlite: commit: %w", err)
@@ -208,7 +212,7 @@ func (s *Store) commitTo(t *batchTx) {
 		s.kickCheckpoint()
 	}
 	t.handed = true
-	s.toSync <- synced{batch: t.batch}
+	s.toSync <- synced{batch: t.batch, seq: seq}
 }
 
 // checkFailed reports whether err is an op refusing on its own check,
