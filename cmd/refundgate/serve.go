@@ -93,6 +93,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer st.Close()
+	if sq, ok := st.(*sqlite.Store); ok {
+		registerSQLiteMetrics(reg, sq)
+	}
 
 	svc := gateway.New(snap, gateway.Options{Store: st, Logger: log, Metrics: metrics, RequestBudget: cfg.Server.RequestTimeout.D()})
 	opts := httpapi.Options{Logger: log, BodyLimit: cfg.Server.BodyLimitBytes, Registry: reg, OpenAPI: api.OpenAPI,
@@ -181,6 +184,24 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, path string, sandbox
 		}
 		log.Error("configuration reload refused; the previous one stays", zap.Error(err))
 	}
+}
+
+// registerSQLiteMetrics exports the SQLite store's write path: how many
+// ops share a commit and an fsync, checkpoints, and the WAL's size.
+func registerSQLiteMetrics(reg prometheus.Registerer, s *sqlite.Store) {
+	counter := func(name, help string, v func(sqlite.Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(s.Stats())) })
+	}
+	reg.MustRegister(
+		counter("refundgate_store_write_ops_total", "Write operations run by the SQLite writer.", func(st sqlite.Stats) int64 { return st.Ops }),
+		counter("refundgate_store_commits_total", "Transactions the SQLite writer committed (ops per commit: the group-commit batch).", func(st sqlite.Stats) int64 { return st.Commits }),
+		counter("refundgate_store_wal_syncs_total", "fdatasyncs of the SQLite WAL; each covers every commit before it.", func(st sqlite.Stats) int64 { return st.Syncs }),
+		counter("refundgate_store_checkpoints_total", "Background checkpoints of the SQLite WAL.", func(st sqlite.Stats) int64 { return st.Checkpoints }),
+		counter("refundgate_store_wal_restarts_total", "Times the SQLite writer started the WAL over from its beginning.", func(st sqlite.Stats) int64 { return st.Restarts }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "refundgate_store_wal_bytes", Help: "Size of the SQLite WAL file."},
+			func() float64 { return float64(s.Stats().WALBytes) }),
+	)
 }
 
 func openStore(ctx context.Context, c config.Store) (store.Store, error) {

@@ -170,7 +170,8 @@ func (s *Store) broken() error {
 }
 
 // checkpointLoop copies the WAL into the database file in the background,
-// at most every checkpointEvery, whenever the writer committed something.
+// at most every checkpointEvery, whenever the writer committed something,
+// and tells the writer how long the WAL has grown (see restartWAL).
 func (s *Store) checkpointLoop() {
 	defer close(s.ckptDone)
 	for {
@@ -181,8 +182,12 @@ func (s *Store) checkpointLoop() {
 		}
 		// PASSIVE never waits for readers or the writer; what it cannot
 		// copy now it copies next time.
-		if _, err := s.cdb.ExecContext(bg, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		var busy, frames, copied int64
+		err := s.cdb.QueryRowContext(bg, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+		if err != nil {
 			s.ckptErr.Store(&err)
+		} else {
+			s.walFrames.Store(frames)
 		}
 		s.stats.checkpoints.Add(1)
 		select {
@@ -195,6 +200,35 @@ func (s *Store) checkpointLoop() {
 
 // checkpointEvery bounds how often the checkpointer runs under load.
 const checkpointEvery = 100 * time.Millisecond
+
+// walRestartFrames is the WAL length (frames; 64 MiB of 4 KiB pages) past
+// which the writer restarts the WAL.
+const walRestartFrames = 16384
+
+// restartWAL runs between two of the writer's transactions once the WAL
+// has grown past walRestartFrames. The background checkpoints copy the
+// frames, but SQLite can only start the WAL over from its beginning when a
+// write transaction begins after everything was copied and no reader still
+// uses the old frames; under steady load that moment never comes, the WAL
+// grows without end, and every page read searches more of its index. A
+// RESTART checkpoint on the writer's own connection waits (busy_timeout)
+// for those readers, copies what is left and makes the next transaction
+// rewind the file, whose size stays, so later fdatasyncs write no metadata.
+func (s *Store) restartWAL() {
+	if s.walFrames.Load() < walRestartFrames || time.Since(s.lastRestart) < checkpointEvery {
+		return
+	}
+	s.lastRestart = time.Now()
+	var busy, frames, copied int64
+	if err := s.w.restart.QueryRowContext(bg).Scan(&busy, &frames, &copied); err != nil {
+		s.ckptErr.Store(&err)
+		return
+	}
+	if busy == 0 {
+		s.walFrames.Store(0)
+		s.stats.restarts.Add(1)
+	}
+}
 
 // kickCheckpoint tells the checkpointer there is something to copy.
 func (s *Store) kickCheckpoint() {

@@ -76,6 +76,10 @@ type Store struct {
 	ckptStop chan struct{}
 	ckptDone chan struct{}
 	ckptErr  atomic.Pointer[error]
+	// walFrames is the WAL's length as the last checkpoint saw it;
+	// lastRestart is the writer's own.
+	walFrames   atomic.Int64
+	lastRestart time.Time
 
 	stats counters
 	dur   durability
@@ -83,7 +87,7 @@ type Store struct {
 
 // counters are the writer's running totals, for Stats.
 type counters struct {
-	ops, commits, syncs, checkpoints atomic.Int64
+	ops, commits, syncs, checkpoints, restarts atomic.Int64
 }
 
 // Stats are running totals of the store's write path.
@@ -94,14 +98,23 @@ type Stats struct {
 	// Syncs counts the fdatasyncs of the WAL; each covers every commit
 	// before it.
 	Syncs int64
-	// Checkpoints counts background checkpoints.
-	Checkpoints int64
+	// Checkpoints counts background checkpoints, Restarts the times the
+	// writer started the WAL over from its beginning.
+	Checkpoints, Restarts int64
+	// WALBytes is the size of the WAL file now.
+	WALBytes int64
 }
 
 // Stats returns the running totals of the write path.
 func (s *Store) Stats() Stats {
-	return Stats{Ops: s.stats.ops.Load(), Commits: s.stats.commits.Load(),
-		Syncs: s.stats.syncs.Load(), Checkpoints: s.stats.checkpoints.Load()}
+	st := Stats{Ops: s.stats.ops.Load(), Commits: s.stats.commits.Load(),
+		Syncs: s.stats.syncs.Load(), Checkpoints: s.stats.checkpoints.Load(), Restarts: s.stats.restarts.Load()}
+	if s.wal != nil {
+		if fi, err := s.wal.Stat(); err == nil {
+			st.WALBytes = fi.Size()
+		}
+	}
+	return st
 }
 
 // Open opens (creating it if needed) the SQLite database at dsn, a file path

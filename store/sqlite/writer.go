@@ -84,6 +84,7 @@ func (s *Store) writeLoop() {
 			<-s.syncReady
 			s.commitTo(t)
 		}
+		s.restartWAL()
 	}
 }
 
@@ -232,7 +233,7 @@ type writeStmts struct {
 	refundStatus, refundDelete        *sql.Stmt
 	keyDeleteByRefund                 *sql.Stmt
 	paymentInsert, eventInsert, purge *sql.Stmt
-	forgetAnswers                     *sql.Stmt
+	forgetAnswers, restart            *sql.Stmt
 	all                               []*sql.Stmt
 }
 
@@ -243,6 +244,7 @@ func prepareWrite(ctx context.Context, c *sql.Conn) (*writeStmts, error) {
 		sql string
 	}{
 		{&st.begin, "BEGIN IMMEDIATE"},
+		{&st.restart, "PRAGMA wal_checkpoint(RESTART)"},
 		{&st.commit, "COMMIT"},
 		{&st.rollback, "ROLLBACK"},
 		{&st.savepoint, "SAVEPOINT op"},
