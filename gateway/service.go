@@ -132,27 +132,39 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 	// cut a refund in half.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.budget)
 	defer cancel()
-	rec, err := s.store.GetIdempotency(ctx, m.ID, key)
-	switch {
-	case err == nil && rec.Answer != nil:
-		s.answered.Add(lk, rec)
-		return s.replay(ctx, snap, m, rec, hash, requestID)
-	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return s.internal(err, requestID, "read idempotency key")
-	}
 	if !s.lock(s.inflight, lk) {
+		// A request with this key is running here, or has just finished
+		// and its answer is stored.
+		if rec, err := s.store.GetIdempotency(ctx, m.ID, key); err == nil && rec.Answer != nil {
+			s.answered.Add(lk, rec)
+			return s.replay(ctx, snap, m, rec, hash, requestID)
+		}
 		return ProblemOf(normalize.Errorf(normalize.CodeIdempotencyKeyInUse,
 			"a request with this Idempotency-Key is still running; retry when it has finished"), requestID)
 	}
 	defer s.unlock(s.inflight, lk)
-	if err == nil {
-		// Bound but unanswered: recover it (see replay).
-		return s.replay(ctx, snap, m, rec, hash, requestID)
-	}
 
+	// A key bound before (by an earlier process, or with an answer this
+	// process no longer caches) is found by store.Create, which checks the
+	// key first; a new key costs no read. Until then, a refusal is checked
+	// against the store before it is given, so that a replay never gets one
+	// its first request did not (the ledger and the refund window move).
+	refuse := func(err error) Answer {
+		rec, gerr := s.store.GetIdempotency(ctx, m.ID, key)
+		switch {
+		case gerr == nil:
+			if rec.Answer != nil {
+				s.answered.Add(lk, rec)
+			}
+			return s.replay(ctx, snap, m, rec, hash, requestID)
+		case !errors.Is(gerr, store.ErrNotFound):
+			return s.internal(gerr, requestID, "read idempotency key")
+		}
+		return s.problem(err, requestID)
+	}
 	r, acct, p, full, err := s.prepare(ctx, snap, m, in)
 	if err != nil {
-		return s.problem(err, requestID)
+		return refuse(err)
 	}
 	dec, err := m.Policy.Decide(policy.Input{Amount: r.Amount, Currency: r.Currency, CapturedAt: p.CapturedAt, Now: s.now()})
 	if err != nil {
@@ -165,7 +177,7 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 				err = exceeds(r.Amount, rest, r.Currency)
 			}
 		}
-		return s.problem(err, requestID)
+		return refuse(err)
 	}
 	hold := dec.Hold
 	if hold {
@@ -182,6 +194,9 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 		return s.problem(ledgerProblem(err, p, r.Amount, r.Currency), requestID)
 	}
 	if existing != nil {
+		if existing.Answer != nil {
+			s.answered.Add(lk, existing)
+		}
 		return s.replay(ctx, snap, m, existing, hash, requestID)
 	}
 	if hold {
