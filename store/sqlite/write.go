@@ -31,21 +31,30 @@ func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.Idempo
 
 func (tx *wtx) create(p store.CreateParams) (*store.IdempotencyRecord, error) {
 	r := p.Refund
-	k, err := scanKey(tx.st.keyGet.QueryRowContext(bg, p.Key.MerchantID, p.Key.Key))
-	if err == nil {
-		return k, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("idempotency key: %w", err)
-	}
 	var reserved int64
-	err = tx.st.reserved.QueryRowContext(bg, r.Provider, r.PaymentID).Scan(&reserved)
+	err := tx.st.reserved.QueryRowContext(bg, r.Provider, r.PaymentID).Scan(&reserved)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	amount, err := store.Reserve(reserved, p.Limit, r.Amount, p.TakeRest)
+	amount, lerr := store.Reserve(reserved, p.Limit, r.Amount, p.TakeRest)
+	if lerr != nil {
+		// A bound key answers for itself, whatever the ledger says now.
+		if k, err := tx.boundKey(p.Key); k != nil || err != nil {
+			return k, err
+		}
+		return nil, lerr
+	}
+	// Binding the key is the first write; when the key is bound already it
+	// writes nothing and that record is the answer.
+	res, err := tx.st.keyInsert.ExecContext(bg, p.Key.MerchantID, p.Key.Key, p.Key.RequestHash, r.ID, micros(p.Key.CreatedAt))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("insert idempotency key: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err != nil {
+			return nil, fmt.Errorf("insert idempotency key: %w", err)
+		}
+		return tx.boundKey(p.Key)
 	}
 	args, err := refundArgs(r)
 	if err != nil {
@@ -55,10 +64,6 @@ func (tx *wtx) create(p store.CreateParams) (*store.IdempotencyRecord, error) {
 	if _, err := tx.st.refundInsert.ExecContext(bg, args...); err != nil {
 		return nil, fmt.Errorf("insert refund: %w", err)
 	}
-	_, err = tx.st.keyInsert.ExecContext(bg, p.Key.MerchantID, p.Key.Key, p.Key.RequestHash, r.ID, micros(p.Key.CreatedAt))
-	if err != nil {
-		return nil, fmt.Errorf("insert idempotency key: %w", err)
-	}
 	if counts(r.Status) {
 		if _, err := tx.st.reserve.ExecContext(bg, r.Provider, r.PaymentID, amount); err != nil {
 			return nil, fmt.Errorf("ledger: %w", err)
@@ -66,6 +71,18 @@ func (tx *wtx) create(p store.CreateParams) (*store.IdempotencyRecord, error) {
 	}
 	r.Amount = amount
 	return nil, nil
+}
+
+// boundKey returns the record already bound to k, or nil.
+func (tx *wtx) boundKey(k store.IdempotencyRecord) (*store.IdempotencyRecord, error) {
+	rec, err := scanKey(tx.st.keyGet.QueryRowContext(bg, k.MerchantID, k.Key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("idempotency key: %w", err)
+	}
+	return rec, nil
 }
 
 // UpdateRefund stores r's state, and answer if the refund has none yet, if

@@ -251,7 +251,7 @@ func prepareWrite(ctx context.Context, c *sql.Conn) (*writeStmts, error) {
 		{&st.release, "RELEASE op"},
 		{&st.rollbackTo, "ROLLBACK TO op"},
 		{&st.keyGet, keySQL},
-		{&st.keyInsert, `INSERT INTO idempotency_keys (` + keyCols + `) VALUES (?, ?, ?, ?, ?)`},
+		{&st.keyInsert, `INSERT INTO idempotency_keys (` + keyCols + `) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&st.reserved, `SELECT reserved FROM ledger WHERE provider = ? AND payment_id = ?`},
 		{&st.reserve, `INSERT INTO ledger (provider, payment_id, reserved) VALUES (?, ?, ?)
 			ON CONFLICT (provider, payment_id) DO UPDATE SET reserved = reserved + excluded.reserved`},
