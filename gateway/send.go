@@ -75,8 +75,15 @@ func (s *Service) call(ctx context.Context, acct *Account, r *normalize.Refund, 
 			sent = true
 		}
 		retry, why := shouldRetry(err, acct.Caps, attempt)
-		s.log.Info("provider refund call failed", zap.String("refund_id", r.ID), zap.String("provider", acct.Name),
-			zap.Int("attempt", attempt), zap.String("outcome", o.String()), zap.Bool("retry", retry), zap.String("why", why), zap.Error(err))
+		fields := []zap.Field{zap.String("refund_id", r.ID), zap.String("provider", acct.Name), zap.Int("attempt", attempt),
+			zap.String("outcome", o.String()), zap.Bool("retry", retry), zap.String("why", why), zap.Error(err)}
+		if !rejected(err) && acct.Provider.ErrorCode(err) == normalize.CodeInternal {
+			// The provider says our request was malformed (Yoco's 422: one
+			// key, two payloads): a bug of ours, not the merchant's.
+			s.log.Error("provider refused refundgate's own request as malformed: a refundgate bug", fields...)
+		} else {
+			s.log.Info("provider refund call failed", fields...)
+		}
 		if !retry {
 			return nil, sent, err
 		}

@@ -314,6 +314,13 @@ func (s *Service) applyEvent(ctx context.Context, acct *Account, ev normalize.We
 		}
 	case ev.ProviderRefundID != "":
 		r, err = s.store.FindByProviderRefund(ctx, acct.Name, ev.ProviderRefundID)
+		if errors.Is(err, store.ErrNotFound) && ev.PaymentID != "" && !acct.Caps.Multiple {
+			// The provider's answer with its refund id never reached us;
+			// an account with one refund per payment names it by payment.
+			r, err = s.onlyRefundOf(ctx, acct, ev.PaymentID)
+		}
+	case ev.PaymentID != "" && !acct.Caps.Multiple:
+		r, err = s.onlyRefundOf(ctx, acct, ev.PaymentID)
 	default:
 		err = store.ErrNotFound
 	}
@@ -340,6 +347,35 @@ func (s *Service) applyEvent(ctx context.Context, acct *Account, ev normalize.We
 	}
 	_, err = s.commit(ctx, r, from)
 	return err
+}
+
+// onlyRefundOf returns the refund of a payment on an account that takes one
+// refund per payment (a Yoco checkout without partial refunds), for
+// webhooks that name only the payment. A failed refund leaves room for
+// another, so the one still open (or else the newest) is the one meant.
+func (s *Service) onlyRefundOf(ctx context.Context, acct *Account, paymentID string) (*normalize.Refund, error) {
+	var newest *normalize.Refund
+	for _, m := range s.snap.Load().merchants {
+		if !m.May(acct.Name) {
+			continue
+		}
+		list, _, err := s.store.ListRefunds(ctx, store.ListQuery{MerchantID: m.ID, PaymentID: paymentID, Provider: acct.Name, Limit: 10})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range list {
+			if !r.Status.Terminal() {
+				return r, nil
+			}
+			if newest == nil || r.ID > newest.ID {
+				newest = r
+			}
+		}
+	}
+	if newest == nil {
+		return nil, store.ErrNotFound
+	}
+	return newest, nil
 }
 
 // Refundable is the dry run of GET /v1/payments/{id}/refundable.
