@@ -215,7 +215,7 @@ const walRestartFrames = 16384
 // for those readers, copies what is left and makes the next transaction
 // rewind the file, whose size stays, so later fdatasyncs write no metadata.
 func (s *Store) restartWAL() {
-	if s.walFrames.Load() < walRestartFrames || time.Since(s.lastRestart) < checkpointEvery {
+	if s.walFrames.Load() < s.restartFrames || time.Since(s.lastRestart) < checkpointEvery {
 		return
 	}
 	s.lastRestart = time.Now()

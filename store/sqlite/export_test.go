@@ -24,3 +24,7 @@ func WrapSyncWAL(s *Store, wrap func(real func() error) error) {
 
 // ErrBroken is the sticky error of a store whose WAL sync failed.
 var ErrBroken = errBroken
+
+// SetRestartFrames sets the WAL length past which the writer restarts it;
+// call it before the first write.
+func SetRestartFrames(s *Store, n int64) { s.restartFrames = n }

@@ -78,8 +78,9 @@ type Store struct {
 	ckptErr  atomic.Pointer[error]
 	// walFrames is the WAL's length as the last checkpoint saw it;
 	// lastRestart is the writer's own.
-	walFrames   atomic.Int64
-	lastRestart time.Time
+	walFrames     atomic.Int64
+	lastRestart   time.Time
+	restartFrames int64 // walRestartFrames; tests lower it
 
 	stats counters
 	dur   durability
@@ -147,6 +148,7 @@ func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
 		ckptDone:  make(chan struct{}),
 	}
 	s.dur.wake = make(chan struct{})
+	s.restartFrames = walRestartFrames
 	if err := s.open(ctx, dsn, o); err != nil {
 		s.closeDBs()
 		return nil, err

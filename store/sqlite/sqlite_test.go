@@ -396,6 +396,66 @@ func TestBatchIsolation(t *testing.T) {
 	}
 }
 
+// TestWALRestarts writes refunds while others read them, with the restart
+// threshold lowered to 256 frames: the writer keeps starting the WAL over,
+// so it stays a few MB where, never rewound, it would pass 40.
+func TestWALRestarts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "refundgate.db")
+	s := openFile(t, path)
+	defer s.Close()
+	sqlite.SetRestartFrames(s, 256)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	var last atomic.Pointer[string]
+	for range 4 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if id := last.Load(); id != nil {
+					if _, err := s.GetRefund(ctx, "m1", *id); err != nil {
+						t.Errorf("GetRefund: %v", err)
+						return
+					}
+				}
+			}
+		})
+	}
+	var writers sync.WaitGroup
+	for g := range 16 {
+		writers.Go(func() {
+			for i := range 150 {
+				r := refund(fmt.Sprintf("%d-%d", g, i))
+				if _, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40}); err != nil {
+					t.Errorf("Create: %v", err)
+					return
+				}
+				last.Store(&r.ID)
+				from := r.Status
+				r.Status = normalize.StatusSucceeded
+				if err := s.UpdateRefund(ctx, r, from, &store.Answer{Status: 201, Body: make([]byte, 500)}); err != nil {
+					t.Errorf("UpdateRefund: %v", err)
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	close(stop)
+	readers.Wait()
+	st := s.Stats()
+	if st.Restarts == 0 {
+		t.Errorf("no WAL restart in 2400 refunds with a 256-frame threshold: %+v", st)
+	}
+	if st.WALBytes > 16<<20 {
+		t.Errorf("WAL is %d bytes after 2400 refunds with a 256-frame threshold; it is not rewound", st.WALBytes)
+	}
+}
+
 // TestMigrateLedger opens a database written by the first schema, with
 // answered, unanswered, failed and held refunds in it, and checks that the
 // second migration keeps every answer and starts each payment's ledger
