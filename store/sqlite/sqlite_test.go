@@ -398,7 +398,7 @@ func TestBatchIsolation(t *testing.T) {
 
 // TestWALRestarts writes refunds while others read them, with the restart
 // threshold lowered to 256 frames: the writer keeps starting the WAL over,
-// so it stays a few MB where, never rewound, it would pass 40.
+// so it stays a few MB where, never rewound, it would pass 25.
 func TestWALRestarts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "refundgate.db")
 	s := openFile(t, path)
@@ -408,7 +408,7 @@ func TestWALRestarts(t *testing.T) {
 	stop := make(chan struct{})
 	var readers sync.WaitGroup
 	var last atomic.Pointer[string]
-	for range 4 {
+	for range 2 {
 		readers.Go(func() {
 			for {
 				select {
@@ -426,7 +426,7 @@ func TestWALRestarts(t *testing.T) {
 		})
 	}
 	var writers sync.WaitGroup
-	for g := range 16 {
+	for g := range 8 {
 		writers.Go(func() {
 			for i := range 150 {
 				r := refund(fmt.Sprintf("%d-%d", g, i))
@@ -449,10 +449,10 @@ func TestWALRestarts(t *testing.T) {
 	readers.Wait()
 	st := s.Stats()
 	if st.Restarts == 0 {
-		t.Errorf("no WAL restart in 2400 refunds with a 256-frame threshold: %+v", st)
+		t.Errorf("no WAL restart in 1200 refunds with a 256-frame threshold: %+v", st)
 	}
-	if st.WALBytes > 16<<20 {
-		t.Errorf("WAL is %d bytes after 2400 refunds with a 256-frame threshold; it is not rewound", st.WALBytes)
+	if st.WALBytes > 8<<20 {
+		t.Errorf("WAL is %d bytes after 1200 refunds with a 256-frame threshold; it is not rewound", st.WALBytes)
 	}
 }
 
