@@ -167,14 +167,9 @@ func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
 
 func (s *Store) open(ctx context.Context, dsn string, o Options) error {
 	var err error
-	s.wdb, err = sql.Open("sqlite", connDSN(dsn, connWrite))
-	if err != nil {
-		return fmt.Errorf("sqlite: open: %w", err)
+	if s.wdb, err = openPool(dsn, connWrite, 1); err != nil {
+		return err
 	}
-	s.wdb.SetMaxOpenConns(1)
-	s.wdb.SetMaxIdleConns(1)
-	s.wdb.SetConnMaxLifetime(0)
-	s.wdb.SetConnMaxIdleTime(0)
 	s.wconn, err = s.wdb.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: open: %w", err)
@@ -194,26 +189,27 @@ func (s *Store) open(ctx context.Context, dsn string, o Options) error {
 	if s.w, err = prepareWrite(ctx, s.wconn); err != nil {
 		return err
 	}
-	s.rdb, err = sql.Open("sqlite", connDSN(dsn, connRead))
-	if err != nil {
-		return fmt.Errorf("sqlite: open: %w", err)
+	if s.rdb, err = openPool(dsn, connRead, o.ReadConns); err != nil {
+		return err
 	}
-	s.rdb.SetMaxOpenConns(o.ReadConns)
-	s.rdb.SetMaxIdleConns(o.ReadConns)
-	s.rdb.SetConnMaxIdleTime(0)
-	s.rdb.SetConnMaxLifetime(0)
 	if s.r, err = prepareRead(ctx, s.rdb); err != nil {
 		return err
 	}
-	s.cdb, err = sql.Open("sqlite", connDSN(dsn, connCheckpoint))
+	s.cdb, err = openPool(dsn, connCheckpoint, 1)
+	return err
+}
+
+// openPool opens a pool of n connections of a kind, kept open for good.
+func openPool(dsn string, kind connKind, n int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", connDSN(dsn, kind))
 	if err != nil {
-		return fmt.Errorf("sqlite: open: %w", err)
+		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
-	s.cdb.SetMaxOpenConns(1)
-	s.cdb.SetMaxIdleConns(1)
-	s.cdb.SetConnMaxIdleTime(0)
-	s.cdb.SetConnMaxLifetime(0)
-	return nil
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
 }
 
 // connKind says what a connection is for.
