@@ -15,13 +15,14 @@ import (
 //
 // The writer connection runs with synchronous=NORMAL and no automatic
 // checkpoints, so COMMIT only appends the batch's frames to the WAL file
-// (page cache, no fsync) and the writer goes straight on to the next batch.
-// The syncer goroutine then makes the frames durable with one fdatasync of
-// the WAL file for every batch committed since its last one, and only then
-// wakes the callers of those batches: an answer still means the write is on
-// disk, while the fsync of batch n overlaps the execution of batch n+1 (the
-// flush stage of a group commit, as PostgreSQL's WAL writer and MySQL's
-// binlog group commit do it). SQLite's own guarantee for WAL mode with
+// (page cache, no fsync) and the writer goes straight on. The syncer
+// goroutine makes each committed batch durable with one fdatasync of the
+// WAL file, and only then wakes its callers: an answer still means the
+// write is on disk. While the syncer works, the writer runs the ops that
+// arrive into its next transaction, and commits it when the syncer is free:
+// the fsync of batch n overlaps the execution of batch n+1, and the slower
+// the disk, the larger the batches (the flush stage of a group commit, as
+// PostgreSQL's WAL writer and MySQL's binlog group commit do it). SQLite's own guarantee for WAL mode with
 // synchronous=NORMAL is that the database stays consistent after a power
 // loss and only the last commits may roll back; the explicit fdatasync
 // makes those the unacknowledged ones.
@@ -39,7 +40,8 @@ import (
 //
 // Checkpoints (copying WAL frames into the database file, with its own
 // fsyncs) run in a goroutine of their own on a separate connection, so the
-// writer never waits for them.
+// writer does not wait for them; it only rewinds the WAL now and then (see
+// restartWAL), a few milliseconds every few seconds under load.
 
 // errBroken wraps the sticky error of a store whose WAL could not be synced.
 var errBroken = errors.New("sqlite: store unusable after a failed fsync of the WAL; restart the gateway")
