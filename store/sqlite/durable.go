@@ -58,46 +58,61 @@ type synced struct {
 type durability struct {
 	committed, synced atomic.Int64
 	mu                sync.Mutex
-	wake              chan struct{} // closed and replaced at every sync
+	// waits holds, by commit number, a channel closed once that commit is
+	// synced: each read is woken once, by the sync it waits for.
+	waits map[int64]chan struct{}
 }
 
 // settled waits until every commit made before it was called is synced, or
 // the store broke, or ctx ended.
 func (s *Store) settled(ctx context.Context) error {
 	want := s.dur.committed.Load()
-	for {
-		if s.dur.synced.Load() >= want {
-			return nil
-		}
-		if err := s.broken(); err != nil {
-			return err
-		}
-		s.dur.mu.Lock()
-		wake := s.dur.wake
-		s.dur.mu.Unlock()
-		if s.dur.synced.Load() >= want {
-			return nil
-		}
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.syncDone:
-			if s.dur.synced.Load() >= want {
-				return nil
-			}
-			return ErrClosed
-		}
+	if s.dur.synced.Load() >= want {
+		return nil
 	}
+	s.dur.mu.Lock()
+	if s.dur.synced.Load() >= want {
+		s.dur.mu.Unlock()
+		return nil
+	}
+	wake := s.dur.waits[want]
+	if wake == nil {
+		wake = make(chan struct{})
+		s.dur.waits[want] = wake
+	}
+	s.dur.mu.Unlock()
+	// A store that broke before this wait was registered wakes no one.
+	if err := s.broken(); err != nil {
+		return err
+	}
+	select {
+	case <-wake:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.syncDone:
+	}
+	if err := s.broken(); err != nil {
+		return err
+	}
+	if s.dur.synced.Load() < want {
+		return ErrClosed
+	}
+	return nil
 }
 
-// markSynced records that commits up to seq are durable and wakes reads
-// waiting for them.
-func (s *Store) markSynced(seq int64) {
-	s.dur.synced.Store(seq)
+// markSynced records that commits up to seq are durable and wakes the reads
+// waiting for them; upTo < 0 wakes every read (the store broke).
+func (s *Store) markSynced(upTo int64) {
+	if upTo >= 0 {
+		s.dur.synced.Store(upTo)
+	}
 	s.dur.mu.Lock()
-	close(s.dur.wake)
-	s.dur.wake = make(chan struct{})
+	for seq, wake := range s.dur.waits {
+		if upTo < 0 || seq <= upTo {
+			close(wake)
+			delete(s.dur.waits, seq)
+		}
+	}
 	s.dur.mu.Unlock()
 }
 
@@ -150,7 +165,10 @@ func (s *Store) syncLoop() {
 			}
 			s.stats.syncs.Add(1)
 		}
-		if err == nil && b.seq > 0 {
+		switch {
+		case err != nil:
+			s.markSynced(-1)
+		case b.seq > 0:
 			s.markSynced(b.seq)
 		}
 		for _, o := range pending {

@@ -147,7 +147,7 @@ func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
 		ckptStop:  make(chan struct{}),
 		ckptDone:  make(chan struct{}),
 	}
-	s.dur.wake = make(chan struct{})
+	s.dur.waits = map[int64]chan struct{}{}
 	s.restartFrames = walRestartFrames
 	if err := s.open(ctx, dsn, o); err != nil {
 		s.closeDBs()

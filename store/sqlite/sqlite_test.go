@@ -183,6 +183,10 @@ func TestSyncFailure(t *testing.T) {
 	if err := s.Ping(ctx); !errors.Is(err, sqlite.ErrBroken) {
 		t.Errorf("Ping after a failed sync: %v, want ErrBroken", err)
 	}
+	// The refund may be in the WAL, unsynced: a read does not show it.
+	if _, err := s.GetRefund(ctx, "m1", r.ID); !errors.Is(err, sqlite.ErrBroken) {
+		t.Errorf("GetRefund after a failed sync: %v, want ErrBroken", err)
+	}
 }
 
 // TestCheckpointer checks that the background checkpointer copies the WAL
