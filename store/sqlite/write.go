@@ -17,10 +17,16 @@ func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.Idempo
 	if p.Refund == nil {
 		return nil, errors.New("sqlite: create refund: nil refund")
 	}
+	// The row's values are encoded here, not in the writer, which is the
+	// one goroutine every write waits for.
+	args, err := refundArgs(p.Refund)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: create refund %s: %w", p.Refund.ID, err)
+	}
 	var existing *store.IdempotencyRecord
-	err := s.do(ctx, func(tx *wtx) error {
+	err = s.do(ctx, func(tx *wtx) error {
 		var err error
-		existing, err = tx.create(p)
+		existing, err = tx.create(p, args)
 		return err
 	})
 	if err != nil {
@@ -29,7 +35,9 @@ func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.Idempo
 	return existing, nil
 }
 
-func (tx *wtx) create(p store.CreateParams) (*store.IdempotencyRecord, error) {
+// create runs phase 1 in the writer's transaction; args are p.Refund's
+// column values (refundArgs), the amount filled in here.
+func (tx *wtx) create(p store.CreateParams, args []any) (*store.IdempotencyRecord, error) {
 	r := p.Refund
 	var reserved int64
 	err := tx.st.reserved.QueryRowContext(bg, r.Provider, r.PaymentID).Scan(&reserved)
@@ -55,10 +63,6 @@ func (tx *wtx) create(p store.CreateParams) (*store.IdempotencyRecord, error) {
 			return nil, fmt.Errorf("insert idempotency key: %w", err)
 		}
 		return tx.boundKey(p.Key)
-	}
-	args, err := refundArgs(r)
-	if err != nil {
-		return nil, err
 	}
 	args[6] = amount
 	if _, err := tx.st.refundInsert.ExecContext(bg, args...); err != nil {
