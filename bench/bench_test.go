@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,14 @@ func TestConfigYAML(t *testing.T) {
 		LiveSecretKey string `json:"live_secret_key"`
 		WebhookSecret string `json:"webhook_secret"`
 	}{TestSecretKey: "sk_test_x", WebhookSecret: "sk_test_x"}
-	y := configYAML("127.0.0.1:9999", "/tmp/x/refundgate.db", "http://127.0.0.1:8888", "rk_test_bench_0123456789", keys)
+	y := configYAML("127.0.0.1:9999", "sqlite", "/tmp/x/refundgate.db", "http://127.0.0.1:8888", "rk_test_bench_0123456789", keys)
+	pg := configYAML("127.0.0.1:9999", "postgres", "postgres://postgres@127.0.0.1:5432/refundgate_bench_x?sslmode=disable", "http://127.0.0.1:8888", "rk_test_bench_0123456789", keys)
+	if want := `store: {driver: postgres, dsn: "postgres://postgres@127.0.0.1:5432/refundgate_bench_x?sslmode=disable"}`; !strings.Contains(pg, want) {
+		t.Errorf("postgres config lacks %q:\n%s", want, pg)
+	}
+	if strings.Replace(pg, "driver: postgres, dsn: \"postgres://postgres@127.0.0.1:5432/refundgate_bench_x?sslmode=disable\"", "driver: sqlite, dsn: \"/tmp/x/refundgate.db\"", 1) != y {
+		t.Errorf("the postgres config differs from the sqlite one beyond the store line:\n%s\n%s", pg, y)
+	}
 	for _, want := range []string{
 		`server: {addr: "127.0.0.1:9999"}`,
 		`store: {driver: sqlite, dsn: "/tmp/x/refundgate.db"}`,
@@ -139,15 +147,82 @@ func TestFlags(t *testing.T) {
 	}
 }
 
+func TestStoreFlags(t *testing.T) {
+	var sb strings.Builder
+	t.Setenv(postgresDSNEnv, "")
+	o, err := parseFlags(nil, &sb)
+	if err != nil || !slices.Equal(o.stores, []string{"sqlite", "postgres"}) || o.postgresDSN != defaultPostgresDSN {
+		t.Fatalf("defaults: stores %q dsn %q, %v", o.stores, o.postgresDSN, err)
+	}
+	t.Setenv(postgresDSNEnv, "postgres://bench@db.internal:6543/x?sslmode=disable")
+	if o, err = parseFlags(nil, &sb); err != nil || o.postgresDSN != "postgres://bench@db.internal:6543/x?sslmode=disable" {
+		t.Errorf("$%s is not the default: %q, %v", postgresDSNEnv, o.postgresDSN, err)
+	}
+	o, err = parseFlags([]string{"--stores", " postgres , sqlite", "--postgres-dsn", "host=/run/postgresql user=postgres dbname=test"}, &sb)
+	if err != nil || !slices.Equal(o.stores, []string{"postgres", "sqlite"}) || o.postgresDSN != "host=/run/postgresql user=postgres dbname=test" {
+		t.Errorf("stores %q dsn %q, %v", o.stores, o.postgresDSN, err)
+	}
+	if o, err = parseFlags([]string{"--stores", "sqlite", "--postgres-dsn", "::not a dsn"}, &sb); err != nil || !slices.Equal(o.stores, []string{"sqlite"}) {
+		t.Errorf("--stores sqlite judged the unused --postgres-dsn: %v", err)
+	}
+	for _, bad := range [][]string{
+		{"--stores", "sqlite,mysql"},
+		{"--stores", "sqlite,sqlite"},
+		{"--stores", ","},
+		{"--postgres-dsn", "::not a dsn"},
+		{"--postgres-dsn", "postgres://u:${PW}@h/d"},
+	} {
+		if _, err := parseFlags(bad, &sb); err == nil {
+			t.Errorf("parseFlags(%q) accepted", bad)
+		}
+	}
+}
+
 func TestBudget(t *testing.T) {
-	r := &Results{CreatedPerSec: 3500, ReplayedPerSec: 9000, Added: &Added{Rate: 1750, P99: 4.2},
+	sqlite := &StoreRun{Store: "sqlite", CreatedPerSec: 3500, ReplayedPerSec: 9000, Added: &Added{Rate: 1750, P99: 4.2},
 		Scenarios: []*Scenario{{Name: "create-max", Rate: 3600, OKRate: 1, Pass: true}, {Name: "replay-max", Rate: 9000, OKRate: 1, Pass: true}}}
+	postgres := &StoreRun{Store: "postgres", CreatedPerSec: 900, Added: &Added{Rate: 450, P99: 3},
+		Scenarios: []*Scenario{{Name: "create-max", Rate: 900, OKRate: 1, Pass: true}}}
+	r := &Results{Stores: []*StoreRun{sqlite, postgres}}
 	b := r.budget()
 	want := []string{"yes", "yes", "no", "not measured (run with --soak 10m)"}
 	for i, w := range want {
 		if b[i].Met != w {
 			t.Errorf("budget[%d] %s met = %q, want %q", i, b[i].Name, b[i].Met, w)
 		}
+	}
+	// PostgreSQL's figures stand beside SQLite's, not judged.
+	if got := b[0].OtherStores["postgres"]; got != "900/s (offered 900/s, ok 100.00%) (would be no)" {
+		t.Errorf("postgres beside created refunds/s: %q", got)
+	}
+	if got := b[1].OtherStores["postgres"]; got != "3.00 ms at 450/s (would be yes)" {
+		t.Errorf("postgres beside added latency: %q", got)
+	}
+	if got := b[2].OtherStores["postgres"]; got != "-" {
+		t.Errorf("postgres beside replays: %q", got)
+	}
+	// Without SQLite nothing is judged.
+	r = &Results{Stores: []*StoreRun{{Store: "sqlite", Skipped: "x"}, postgres}}
+	for _, x := range r.budget() {
+		if !strings.HasPrefix(x.Met, "not measured (the budget is judged on SQLite") || x.Measured != "-" {
+			t.Errorf("budget without SQLite: %+v", x)
+		}
+	}
+}
+
+func TestDerive(t *testing.T) {
+	syncs := int64(2000)
+	sr := &StoreRun{Store: "postgres", FsyncPerSec: 2000, Scenarios: []*Scenario{
+		{Name: "create-max", Duration: 20, StoreSyncs: &syncs, Ops: map[string]*OpStat{"create": {Throughput: 1000}}},
+		{Name: "create-half", Rate: 500, Ops: map[string]*OpStat{"create": {P50: 3, P99: 9, P999: 20}}},
+		{Name: "provider-half", Rate: 500, Ops: map[string]*OpStat{"provider": {P50: 0.5, P99: 1, P999: 2}}},
+	}}
+	sr.derive()
+	if sr.CreatedPerSec != 1000 || sr.RefundsPerFsync != 0.5 || sr.RefundsPerStoreSync != 10 {
+		t.Errorf("created %v per fsync %v per store sync %v", sr.CreatedPerSec, sr.RefundsPerFsync, sr.RefundsPerStoreSync)
+	}
+	if a := sr.Added; a == nil || a.Rate != 500 || a.P50 != 2.5 || a.P99 != 8 || a.P999 != 18 {
+		t.Errorf("added %+v", sr.Added)
 	}
 }
 
@@ -162,6 +237,55 @@ func TestProcCPU(t *testing.T) {
 	got := cpuShare(map[string]float64{"gateway": 1}, map[string]float64{"gateway": 4}, 2*time.Second)
 	if got["gateway"] != 1.5 {
 		t.Errorf("cpuShare = %v", got)
+	}
+	st, ok := parseStat(stat)
+	if !ok || st.ppid != 1 || st.self != 3 || st.children != 0 {
+		t.Errorf("parseStat = %+v, %v", st, ok)
+	}
+	st, ok = parseStat([]byte("77 (postgres) S 12 77 77 0 -1 4194560 100 0 0 0 100 20 300 80 20 0 1 0 100 1000 200"))
+	if !ok || st.ppid != 12 || st.self != 1.2 || st.children != 3.8 {
+		t.Errorf("parseStat(postmaster) = %+v, %v", st, ok)
+	}
+	if _, ok := parseStat([]byte("77 (x) S 1 2")); ok {
+		t.Error("a short stat parsed")
+	}
+	// A process tree: this process and its live children.
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tree, ok := serverCPU(os.Getpid()); !ok || tree < procCPU(b) {
+		t.Errorf("serverCPU(self) = %v, %v; own CPU %v", tree, ok, procCPU(b))
+	}
+	if _, ok := serverCPU(1 << 30); ok {
+		t.Error("serverCPU of no process")
+	}
+}
+
+func TestIdle(t *testing.T) {
+	for _, c := range []struct {
+		prev, cur map[string]float64
+		want      bool
+	}{
+		{map[string]float64{"gateway": 1}, map[string]float64{"gateway": 1.05}, true},
+		{map[string]float64{"gateway": 1}, map[string]float64{"gateway": 1.3}, false},
+		{map[string]float64{"gateway": 1, "postgres": 5}, map[string]float64{"gateway": 1.02, "postgres": 5.5}, false}, // the database still works
+		{map[string]float64{"gateway": 1, "postgres": 5}, map[string]float64{"gateway": 1.02, "postgres": 5.03}, true},
+	} {
+		if got := idle(c.prev, c.cur); got != c.want {
+			t.Errorf("idle(%v, %v) = %v", c.prev, c.cur, got)
+		}
+	}
+}
+
+func TestPromCounter(t *testing.T) {
+	text := []byte("# HELP refundgate_store_wal_syncs_total fdatasyncs.\n# TYPE refundgate_store_wal_syncs_total counter\n" +
+		"refundgate_store_wal_syncs_total_other 5\nrefundgate_store_wal_syncs_total 1.234567e+06\ngo_goroutines 12\n")
+	if v, ok := promCounter(text, "refundgate_store_wal_syncs_total"); !ok || v != 1234567 {
+		t.Errorf("promCounter = %v, %v", v, ok)
+	}
+	if _, ok := promCounter(text, "refundgate_store_commits_total"); ok {
+		t.Error("a missing counter read")
 	}
 }
 

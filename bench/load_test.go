@@ -460,16 +460,42 @@ func TestFeed(t *testing.T) {
 func TestResultsJSON(t *testing.T) {
 	o := parseFile(t, "replay.json", "replay", 6, time.Second)
 	s := scenarioOf([]*opRun{o}, time.Second)
-	s.Name, s.Rate, s.Target, s.CPU = "replay-max", 6, "gateway", map[string]float64{"gateway": 0.5, "loadgen": 0.25, "vegeta": 0.2, "harness": 0.05}
+	s.Name, s.Store, s.Rate, s.Target, s.CPU = "replay-max", "sqlite", 6, "gateway", map[string]float64{"gateway": 0.5, "loadgen": 0.25, "vegeta": 0.2, "harness": 0.05}
 	s.Pass, _ = judge(s)
-	r := &Results{RunID: "r", StartedAt: time.Unix(0, 0), Tool: "vegeta v12.13.0", Scenarios: []*Scenario{s}, ReplayedPerSec: s.Throughput}
+	pgs := scenarioOf([]*opRun{parseFile(t, "replay.json", "replay", 6, time.Second)}, time.Second)
+	pgs.Name, pgs.Store, pgs.Rate, pgs.Target, pgs.CPU = "replay-max", "postgres", 6, "gateway", map[string]float64{"gateway": 0.4, "postgres": 0.3, "loadgen": 0.25}
+	syncs := int64(42)
+	pgs.StoreSyncs = &syncs
+	sqlite := &StoreRun{Store: "sqlite", DSN: "/x/refundgate.db", FsyncPerSec: 5000, FsyncDir: "/x", Scenarios: []*Scenario{s}}
+	pg := &StoreRun{Store: "postgres", DSN: "postgres://postgres@127.0.0.1:5432/refundgate_bench_r?sslmode=disable", FsyncPerSec: 4000, FsyncDir: "/x/pg",
+		Postgres:  &PostgresInfo{Database: "refundgate_bench_r", ServerVersion: "PostgreSQL 15.20", Settings: map[string]string{"fsync": "on", "synchronous_commit": "on"}, Durable: true},
+		Scenarios: []*Scenario{pgs}}
+	r := &Results{RunID: "r", StartedAt: time.Unix(0, 0), Tool: "vegeta v12.13.0", Stores: []*StoreRun{sqlite, pg}}
+	for _, sr := range r.Stores {
+		sr.derive()
+	}
 	r.Budget = r.budget()
 	var out strings.Builder
 	r.print(&out)
-	for _, want := range []string{"cpu gw/sb/loadgen/all", "replay-max", "0.50/0.00/0.25/", "201-not-replayed×1 422×1"} {
+	for _, want := range []string{"cpu gw/db/sb/loadgen/all", "== store sqlite: /x/refundgate.db", "== store postgres: postgres://", "PostgreSQL 15.20, database refundgate_bench_r",
+		"replay-max", "0.50/-/0.00/0.25/", "0.40/0.30/0.00/0.25/", "201-not-replayed×1 422×1", "== stores side by side", "budget (judged on sqlite; postgres beside it, not judged)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+	// The replays are each store's own figure, labelled by store, in the
+	// side-by-side table and the budget.
+	var side, budget string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "  replay-max ") {
+			side = line
+		}
+		if strings.HasPrefix(line, "  idempotent replays/s") {
+			budget = line
+		}
+	}
+	if strings.Count(side, "/s ok of 6") != 2 || strings.Count(budget, "(offered 6/s") != 2 || !strings.Contains(budget, "(would be no)") {
+		t.Errorf("side by side %q, budget %q", side, budget)
 	}
 	dir := t.TempDir()
 	if _, err := r.write(dir); err != nil {
@@ -479,7 +505,8 @@ func TestResultsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"expected_requests": 6`, `"sent_requests": 6`, `"dropped_requests": 0`, `"loadgen": 0.25`, `"p99_9_ms"`} {
+	for _, want := range []string{`"expected_requests": 6`, `"sent_requests": 6`, `"dropped_requests": 0`, `"loadgen": 0.25`, `"p99_9_ms"`,
+		`"store": "sqlite"`, `"store": "postgres"`, `"postgres": 0.3`, `"store_syncs": 42`, `"database": "refundgate_bench_r"`, `"other_stores": {`} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("results JSON lacks %s", want)
 		}
@@ -488,5 +515,10 @@ func TestResultsJSON(t *testing.T) {
 		if bytes.Contains(bytes.ToLower(b), []byte(gone)) {
 			t.Errorf("results JSON still says %q", gone)
 		}
+	}
+	// The JSON reads back into the same shape.
+	var back Results
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Stores) != 2 || back.Stores[1].Scenarios[0].Store != "postgres" || back.Stores[0].Scenarios[0].Ops["replay"].Sent != 6 {
+		t.Errorf("results JSON reads back as %+v, %v", back, err)
 	}
 }

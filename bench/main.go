@@ -1,11 +1,13 @@
 // Command bench is refundgate's benchmark harness: `go run ./bench`.
 //
-// In one run on one machine it builds the gateway, starts the sandbox
-// providers and the gateway on a SQLite file in bench/out, makes a pool of
-// Checkout.com sandbox payments, measures the disk's fsync rate, and drives
-// load with vegeta's constant-rate attack (an open arrival model: new
-// requests arrive at the set rate whatever the answers), one vegeta process
-// per operation, fed its targets on stdin by the harness:
+// In one run on one machine it builds the gateway once and then, for each
+// store of --stores in turn (SQLite, then PostgreSQL when its server
+// answers), starts a fresh sandbox and a fresh gateway process on that store
+// (a SQLite file in bench/out, or a PostgreSQL database of the run's own),
+// makes a pool of Checkout.com sandbox payments, measures the disk's fsync
+// rate, and drives load with vegeta's constant-rate attack (an open arrival
+// model: new requests arrive at the set rate whatever the answers), one
+// vegeta process per operation, fed its targets on stdin by the harness:
 //
 //   - create-max: POST /v1/refunds at the highest rate that passes (found
 //     by a step search: ≥ 99% answered 201 and < 1% of the requests
@@ -21,8 +23,10 @@
 // The harness computes every figure itself from vegeta's per-request
 // results: exact p50/p99/p99.9, throughput (answered as expected per
 // second) and dropped requests (rate × duration − requests sent). It
-// samples the gateway's RSS every second, prints the numbers and writes
-// them to bench/out/results-<timestamp>.json and bench/out/latest.json.
+// samples the gateway's RSS every second, prints the numbers of every store
+// (each labelled by store, side by side, and the budget judged on SQLite)
+// and writes them to bench/out/results-<timestamp>.json and
+// bench/out/latest.json.
 // `--soak 10m` then runs the half-max create load for that long and says
 // whether memory stays flat. `--profile` takes a 15 s CPU profile of the
 // gateway during create-max (it needs REFUNDGATE_PPROF_ADDR support in the
@@ -36,16 +40,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // options are the command's flags.
@@ -73,6 +81,10 @@ type options struct {
 	bin         string
 	tool        string
 	wrkConns    int
+	// stores are the stores to measure, in order; postgresDSN is the admin
+	// DSN through which the run's PostgreSQL database is made.
+	stores      []string
+	postgresDSN string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -102,6 +114,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.tool, "tool", "auto", "load generator: auto (vegeta, installed if missing, else wrk), vegeta or wrk")
 	fs.IntVar(&o.wrkConns, "wrk-conns", 32, "connections of the wrk fallback (a closed loop)")
 	fs.StringVar(&o.bin, "bin", "", "use this refundgate binary instead of building ./cmd/refundgate")
+	stores := fs.String("stores", "sqlite,postgres", "comma-separated stores to measure, each in turn on a fresh gateway: sqlite, postgres (skipped, loudly, when its server does not answer)")
+	fs.StringVar(&o.postgresDSN, "postgres-dsn", postgresDSNDefault(), "admin DSN of the PostgreSQL server; the run makes its own database through it (default $"+postgresDSNEnv+", else "+defaultPostgresDSN+")")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -122,30 +136,73 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return nil, fmt.Errorf("unknown scenario %q (known: create, half, replay, read, mixed)", s)
 		}
 	}
+	for _, s := range strings.Split(*stores, ",") {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "":
+		case s != "sqlite" && s != "postgres":
+			return nil, fmt.Errorf("unknown store %q (known: sqlite, postgres)", s)
+		case slices.Contains(o.stores, s):
+			return nil, fmt.Errorf("store %q named twice in --stores", s)
+		default:
+			o.stores = append(o.stores, s)
+		}
+	}
+	if len(o.stores) == 0 {
+		return nil, fmt.Errorf("--stores names no store (known: sqlite, postgres)")
+	}
+	if slices.Contains(o.stores, "postgres") {
+		if _, err := adminConfig(o.postgresDSN); err != nil {
+			return nil, fmt.Errorf("--postgres-dsn: %w", err)
+		}
+		if strings.Contains(o.postgresDSN, "${") {
+			return nil, fmt.Errorf("--postgres-dsn holds \"${\", which refundgate's config would expand as a variable")
+		}
+	}
 	return o, nil
 }
 
 var knownScenarios = map[string]bool{"create": true, "half": true, "replay": true, "read": true, "mixed": true}
 
-// harness is one run's state.
+// harness is one run's state. The fields from store on are the current
+// store's: each store has its own directory, sandbox, gateway, payment pool
+// and results block.
 type harness struct {
 	opts       *options
 	root       string
 	outDir     string
 	runDir     string
-	dataDir    string
 	runID      string
 	vegeta     string
 	wrk        string
-	poolFile   string
-	pool       *pool
 	maxWorkers int
-	seq        int
 	// attacks counts the vegeta attacks started, for their source
-	// addresses.
+	// addresses; it runs on across stores (TIME_WAIT outlives a gateway).
 	attacks int
+	bin     string
+	// pgAdmin is the admin connection's config, pgInfo what the server
+	// said when checked at the start (nil when unreachable or not chosen).
+	pgAdmin *pgx.ConnConfig
+	pgInfo  *PostgresInfo
 
-	bin        string
+	store    string
+	cur      *StoreRun
+	storeDir string
+	// dataDir is the SQLite store's data directory.
+	dataDir string
+	// pgDB is the PostgreSQL store's database while it exists, pgStats
+	// the harness's connection for pg_stat_wal, pgServerPID the server's
+	// postmaster on this machine (0 if not).
+	pgDB        string
+	pgStats     *pgx.Conn
+	pgServerPID int
+	poolFile    string
+	pool        *pool
+	seq         int
+	// settle, when set, completes the previous run's figures that are
+	// read once the gateway is idle (the store's fsync counter).
+	settle func()
+
 	sandbox    *proc
 	gateway    *proc
 	sandboxURL string
@@ -180,7 +237,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer h.close()
 	if err := h.run(ctx); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
-		if h.res != nil && len(h.res.Scenarios) > 0 {
+		h.endStore()
+		if h.res != nil && h.anyScenario() {
 			h.finish()
 		}
 		return 1
@@ -203,17 +261,24 @@ func (h *harness) getPhase() string {
 func (h *harness) markLog()    { h.gwLog.read() }
 func (h *harness) collectLog() { h.gwLog.read() }
 
-func (h *harness) close() {
-	h.rss.stop()
-	h.gateway.stop()
-	h.sandbox.stop()
-	if h.dataDir != "" && !h.opts.keep {
-		os.RemoveAll(h.dataDir)
+func (h *harness) close() { h.endStore() }
+
+func (h *harness) anyScenario() bool {
+	for _, sr := range h.res.Stores {
+		if len(sr.Scenarios) > 0 {
+			return true
+		}
 	}
+	return false
 }
 
+// printf logs a line, prefixed with the time and the current store.
 func (h *harness) printf(format string, a ...any) {
-	fmt.Fprintf(h.log, "[%s] "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+	prefix := "[" + time.Now().Format("15:04:05") + "] "
+	if h.store != "" {
+		prefix += h.store + ": "
+	}
+	fmt.Fprintf(h.log, prefix+format+"\n", a...)
 }
 
 func (h *harness) run(ctx context.Context) error {
@@ -231,31 +296,36 @@ func (h *harness) run(ctx context.Context) error {
 	_, _ = rand.Read(rb[:])
 	h.runID = now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(rb[:])
 	h.runDir = filepath.Join(h.outDir, "run-"+h.runID)
-	h.dataDir = filepath.Join(h.runDir, "data")
-	if err := os.MkdirAll(h.dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(h.runDir, 0o755); err != nil {
 		return err
 	}
-	h.res = &Results{RunID: h.runID, StartedAt: now, Commit: gitCommit(root), Machine: machine(h.dataDir), Searches: map[string]*Search{},
+	h.res = &Results{RunID: h.runID, StartedAt: now, Commit: gitCommit(root), Machine: machine(h.runDir),
 		Settings: Settings{Duration: h.opts.duration.String(), StepDuration: h.opts.step.String(), Payments: h.opts.payments,
 			PaymentValue: h.opts.value, StartRate: h.opts.startRate, CeilingRate: h.opts.ceiling, SearchSteps: h.opts.bisections,
-			Scenarios: h.opts.scenarios, MaxWorkers: h.opts.maxWorkers}}
+			Scenarios: h.opts.scenarios, MaxWorkers: h.opts.maxWorkers, Stores: strings.Join(h.opts.stores, ",")}}
 	if h.opts.soak > 0 {
 		h.res.Settings.Soak = h.opts.soak.String()
 	}
-	h.printf("run %s; output in %s", h.runID, h.runDir)
+	h.printf("run %s; output in %s; stores %s", h.runID, h.runDir, strings.Join(h.opts.stores, ", "))
 
 	// Tools first: a missing load generator should fail before anything starts.
 	if err := h.findTools(ctx); err != nil {
 		return err
 	}
-
-	h.printf("fsync probe: 4 KiB append + fsync for %s in %s", h.opts.fsyncFor, h.dataDir)
-	if h.res.FsyncPerSec, err = fsyncRate(h.dataDir, h.opts.fsyncFor); err != nil {
-		return fmt.Errorf("fsync probe: %w", err)
+	// PostgreSQL next: an unreachable server is said at the start, not
+	// after SQLite's minutes.
+	skipped := map[string]string{}
+	if slices.Contains(h.opts.stores, "postgres") {
+		if err := h.checkPostgresStore(ctx); err != nil {
+			skipped["postgres"] = err.Error()
+			if len(h.opts.stores) == 1 {
+				return errors.New("nothing to measure: " + err.Error())
+			}
+		}
 	}
-	h.printf("fsync: %.0f/s", h.res.FsyncPerSec)
 
 	if h.opts.bin != "" {
+		var err error
 		if h.bin, err = filepath.Abs(h.opts.bin); err != nil {
 			return err
 		}
@@ -263,12 +333,112 @@ func (h *harness) run(ctx context.Context) error {
 	} else if h.bin, err = buildGateway(ctx, root, h.runDir, h.log); err != nil {
 		return err
 	}
-	if err := h.startAll(ctx); err != nil {
+	for _, st := range h.opts.stores {
+		if why, ok := skipped[st]; ok {
+			h.res.Stores = append(h.res.Stores, &StoreRun{Store: st, Skipped: why})
+			continue
+		}
+		if err := h.runStore(ctx, st); err != nil {
+			return err
+		}
+	}
+	h.finish()
+	return nil
+}
+
+// checkPostgresStore checks that the PostgreSQL server answers the admin
+// DSN, and says so loudly when it does not: the run then measures the
+// other stores only.
+func (h *harness) checkPostgresStore(ctx context.Context) error {
+	cfg, err := adminConfig(h.opts.postgresDSN)
+	if err == nil {
+		h.pgAdmin = cfg
+		h.pgInfo, err = h.checkPostgres(ctx)
+	}
+	dsn := redactDSN(h.opts.postgresDSN)
+	if err != nil {
+		// pgx's error names every address tried, one a line.
+		msg := fmt.Sprintf("PostgreSQL is unreachable at %s (%s)", dsn, strings.Join(strings.Fields(err.Error()), " "))
+		bar := strings.Repeat("!", 78)
+		h.printf("%s", bar)
+		h.printf("!! %s", msg)
+		h.printf("!! POSTGRESQL IS NOT MEASURED IN THIS RUN: set --postgres-dsn or $%s", postgresDSNEnv)
+		h.printf("%s", bar)
+		h.res.Notes = append(h.res.Notes, "POSTGRESQL NOT MEASURED: "+msg)
+		return errors.New(msg)
+	}
+	p := h.pgInfo
+	h.printf("PostgreSQL at %s: %s, %s", dsn, p.ServerVersion, p.settingsLine())
+	if !p.Durable {
+		h.printf("PostgreSQL at %s DOES NOT COMMIT DURABLY (fsync or synchronous_commit is off): its numbers are not durable commits", dsn)
+		h.res.Notes = append(h.res.Notes, "PostgreSQL does not commit durably here (fsync or synchronous_commit off): its numbers are not comparable with SQLite's")
+	}
+	if p.PostmasterPID == 0 {
+		h.printf("PostgreSQL's server is not on this machine (or not visible in /proc): its CPU and the fsync rate of its disk are not measured")
+	}
+	return nil
+}
+
+// runStore measures one store: a fresh directory, fsync probe, sandbox,
+// gateway and payment pool, then the scenarios and the soak.
+func (h *harness) runStore(ctx context.Context, store string) error {
+	h.store, h.seq, h.pool, h.settle = store, 0, nil, nil
+	h.cur = &StoreRun{Store: store, Searches: map[string]*Search{}}
+	h.res.Stores = append(h.res.Stores, h.cur)
+	h.storeDir = filepath.Join(h.runDir, store)
+	if err := os.MkdirAll(h.storeDir, 0o755); err != nil {
+		return err
+	}
+	var dsn string
+	fsyncDir := ""
+	switch store {
+	case "sqlite":
+		h.dataDir = filepath.Join(h.storeDir, "data")
+		if err := os.MkdirAll(h.dataDir, 0o755); err != nil {
+			return err
+		}
+		dsn = filepath.Join(h.dataDir, "refundgate.db")
+		h.cur.DSN = dsn
+		fsyncDir = h.dataDir
+	case "postgres":
+		db := benchDatabase(h.runID)
+		var err error
+		if dsn, err = withDatabase(h.opts.postgresDSN, db); err != nil {
+			return err
+		}
+		info := *h.pgInfo
+		info.Database, info.Kept, info.GatewayPool = db, h.opts.keep, gatewayPool(dsn)
+		h.cur.Postgres, h.cur.DSN = &info, redactDSN(dsn)
+		h.pgServerPID = info.PostmasterPID
+		fsyncDir, h.cur.FsyncNote = pgFsyncDir(&info, h.storeDir)
+		if err := h.createDatabase(ctx, db); err != nil {
+			return fmt.Errorf("CREATE DATABASE %s through %s: %w", db, redactDSN(h.opts.postgresDSN), err)
+		}
+		h.pgDB = db
+		h.printf("created database %s (%s at the end)", db, map[bool]string{true: "kept with --keep", false: "dropped"}[h.opts.keep])
+		if h.pgStats, err = h.pgConnect(ctx); err != nil {
+			return fmt.Errorf("postgres stats connection: %w", err)
+		}
+	}
+	if fsyncDir != "" {
+		h.printf("fsync probe: 4 KiB append + fsync for %s in %s", h.opts.fsyncFor, fsyncDir)
+		r, err := fsyncRate(fsyncDir, h.opts.fsyncFor)
+		if err != nil {
+			return fmt.Errorf("fsync probe: %w", err)
+		}
+		h.cur.FsyncPerSec, h.cur.FsyncDir = r, fsyncDir
+		h.printf("fsync: %.0f/s", r)
+	} else {
+		h.printf("fsync probe: %s", h.cur.FsyncNote)
+	}
+
+	if err := h.startAll(ctx, store, dsn); err != nil {
 		return err
 	}
 	if err := h.prepare(ctx); err != nil {
 		return err
 	}
+	var err error
 	if h.wrk != "" {
 		err = h.wrkScenarios(ctx)
 	} else {
@@ -280,8 +450,59 @@ func (h *harness) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.finish()
+	if h.settle != nil {
+		h.rest(ctx) // the last run's store fsyncs, read once idle
+	}
+	h.endStore()
 	return nil
+}
+
+// endStore completes the current store: its last figures, its RSS and log
+// lines, then stops its gateway and sandbox and removes its data (the
+// SQLite directory, the PostgreSQL database) unless --keep. It is safe to
+// call again.
+func (h *harness) endStore() {
+	if h.cur == nil {
+		return
+	}
+	sr := h.cur
+	h.cur = nil
+	if h.settle != nil && h.gateway != nil && !h.gateway.exited() {
+		h.settle()
+	}
+	h.settle = nil
+	if h.gwLog != nil {
+		h.collectLog()
+		sr.GatewayLog = h.gwLog.lines()
+	}
+	h.rss.stop()
+	sr.RSS = h.rss.report()
+	h.rss, h.gwLog = nil, nil
+	h.gateway.stop()
+	h.sandbox.stop()
+	h.gateway, h.sandbox = nil, nil
+	sr.derive()
+	if h.pgStats != nil {
+		h.pgStats.Close(context.Background())
+		h.pgStats = nil
+	}
+	if h.dataDir != "" && !h.opts.keep {
+		os.RemoveAll(h.dataDir)
+	}
+	h.dataDir = ""
+	if h.pgDB != "" {
+		if h.opts.keep {
+			h.printf("kept database %s (--keep): psql '%s'", h.pgDB, sr.DSN)
+		} else if err := h.dropDatabase(h.pgDB); err != nil {
+			h.printf("DROP DATABASE %s failed (%v): drop it by hand", h.pgDB, err)
+			sr.Notes = append(sr.Notes, fmt.Sprintf("DROP DATABASE %s failed: %v", h.pgDB, err))
+		} else {
+			h.printf("dropped database %s", h.pgDB)
+		}
+		h.pgDB = ""
+	}
+	h.pgServerPID = 0
+	h.store = ""
 }
 
 // findTools picks the load generator: vegeta (installed into bench/out/bin
@@ -315,30 +536,9 @@ func (h *harness) findTools(ctx context.Context) error {
 	return nil
 }
 
-// finish computes the derived numbers, prints and writes the results.
+// finish judges the budget, prints and writes the results.
 func (h *harness) finish() {
 	r := h.res
-	h.collectLog()
-	r.RSS = h.rss.report()
-	r.GatewayLog = h.gwLog.lines()
-	if s := r.scenario("create-max"); s != nil {
-		if o := s.Ops["create"]; o != nil {
-			r.CreatedPerSec = o.Throughput
-		}
-	}
-	if r.CreatedPerSec > 0 && r.FsyncPerSec > 0 {
-		r.RefundsPerFsync = r.CreatedPerSec / r.FsyncPerSec
-	}
-	if s := r.scenario("replay-max"); s != nil {
-		if o := s.Ops["replay"]; o != nil {
-			r.ReplayedPerSec = o.Throughput
-		}
-	}
-	gw, pv := r.scenario("create-half"), r.scenario("provider-half")
-	if gw != nil && pv != nil && gw.Ops["create"] != nil && pv.Ops["provider"] != nil {
-		g, p := gw.Ops["create"], pv.Ops["provider"]
-		r.Added = &Added{Rate: gw.Rate, P50: g.P50 - p.P50, P99: g.P99 - p.P99, P999: g.P999 - p.P999}
-	}
 	r.Budget = r.budget()
 	r.print(h.log)
 	name, err := r.write(h.outDir)

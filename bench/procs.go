@@ -338,7 +338,8 @@ func (t *logTail) lines() []LogLine {
 }
 
 // cpuTimes returns the CPU seconds used so far by the gateway, the
-// sandbox, the harness and the whole machine (all processes, from
+// sandbox, the PostgreSQL server (its whole process tree, for the
+// PostgreSQL store), the harness and the whole machine (all processes, from
 // /proc/stat).
 func (h *harness) cpuTimes() map[string]float64 {
 	out := map[string]float64{}
@@ -348,6 +349,13 @@ func (h *harness) cpuTimes() map[string]float64 {
 		}
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid())); err == nil {
 			out[name] = procCPU(b)
+		}
+	}
+	// The PostgreSQL server's processes, when the store is PostgreSQL on
+	// this machine.
+	if h.store == "postgres" && h.pgServerPID > 0 {
+		if v, ok := serverCPU(h.pgServerPID); ok {
+			out["postgres"] = v
 		}
 	}
 	// The harness itself: it streams the load tool's targets.
@@ -364,20 +372,38 @@ func (h *harness) cpuTimes() map[string]float64 {
 const clockTick = 100
 
 // procCPU reads utime+stime (fields 14 and 15) of /proc/<pid>/stat, in
-// seconds. The command name may hold spaces, so fields count from the ')'.
+// seconds.
 func procCPU(stat []byte) float64 {
+	st, _ := parseStat(stat)
+	return st.self
+}
+
+// procStat is what the harness reads from /proc/<pid>/stat.
+type procStat struct {
+	ppid int
+	// self is utime+stime, children cutime+cstime (the children it has
+	// waited for), in seconds.
+	self, children float64
+}
+
+// parseStat reads /proc/<pid>/stat. The command name may hold spaces, so
+// fields count from the ')'.
+func parseStat(stat []byte) (procStat, bool) {
 	s := string(stat)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0
+		return procStat{}, false
 	}
 	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0
+	if len(f) < 15 {
+		return procStat{}, false
 	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (u + st) / clockTick
+	num := func(i int) float64 {
+		v, _ := strconv.ParseFloat(f[i], 64)
+		return v
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return procStat{ppid: ppid, self: (num(11) + num(12)) / clockTick, children: (num(13) + num(14)) / clockTick}, true
 }
 
 // machineBusy reads the non-idle CPU seconds of the "cpu" line of

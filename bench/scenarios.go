@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,17 +27,29 @@ func (h *harness) want(s string) bool {
 func (h *harness) measure(ctx context.Context, spec loadSpec) (*Scenario, error) {
 	h.rest(ctx)
 	h.printf("%s: %.0f/s for %s against the %s", spec.Name, spec.Rate, spec.Duration, spec.Target)
+	syncs0, syncsOK := h.storeSyncs()
 	s, err := h.runLoad(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
+	if syncsOK {
+		// Read once the gateway is idle again (at the next rest or the
+		// store's end): the store is still committing what vegeta gave up
+		// waiting for, and PostgreSQL's statistics reach pg_stat_wal late.
+		h.settle = func() {
+			if v, ok := h.storeSyncs(); ok {
+				d := v - syncs0
+				s.StoreSyncs = &d
+			}
+		}
+	}
 	pass, why := judge(s)
 	s.Pass = pass
-	h.res.Scenarios = append(h.res.Scenarios, s)
-	h.printf("%s: %.0f/s answered as expected (ok %.2f%%; sent %d of %d, dropped %.2f%%; cpu gateway %.2f loadgen %.2f machine %.2f) %s", spec.Name, s.Throughput,
-		100*s.OKRate, s.Sent, s.Expected, 100*droppedRatio(s), s.CPU["gateway"], s.CPU["loadgen"], s.CPU["machine"], why)
+	h.cur.Scenarios = append(h.cur.Scenarios, s)
+	h.printf("%s: %.0f/s answered as expected (ok %.2f%%; sent %d of %d, dropped %.2f%%; cpu gateway %.2f%s loadgen %.2f machine %.2f) %s", spec.Name, s.Throughput,
+		100*s.OKRate, s.Sent, s.Expected, 100*droppedRatio(s), s.CPU["gateway"], dbCPU(s.CPU, " postgres "), s.CPU["loadgen"], s.CPU["machine"], why)
 	if len(s.Unexpected) > 0 {
-		h.printf("%s: unexpected statuses %s; gateway log: %s", spec.Name, formatCounts(s.Unexpected), filepath.Join(h.runDir, "gateway.log"))
+		h.printf("%s: unexpected statuses %s; gateway log: %s", spec.Name, formatCounts(s.Unexpected), filepath.Join(h.storeDir, "gateway.log"))
 	}
 	return s, nil
 }
@@ -44,39 +57,88 @@ func (h *harness) measure(ctx context.Context, spec loadSpec) (*Scenario, error)
 // rest pauses between runs so that one run's backlog does not load the
 // next: --pause, then until the gateway is idle (under 0.1 core for a
 // second; it finishes requests whose callers the load tool already gave
-// up on), at
-// most 60 s.
+// up on) and, for PostgreSQL on this machine, the database server too, at
+// most 60 s. Then it settles the previous run's late figures.
 func (h *harness) rest(ctx context.Context) {
 	if h.seq == 0 {
 		return
 	}
+	defer func() {
+		if h.settle != nil && ctx.Err() == nil {
+			h.settle()
+		}
+		h.settle = nil
+	}()
 	select {
 	case <-ctx.Done():
 		return
 	case <-time.After(h.opts.pause):
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	prev := h.cpuTimes()["gateway"]
+	prev := h.cpuTimes()
 	for time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Second):
 		}
-		cur := h.cpuTimes()["gateway"]
-		if cur-prev < 0.1 {
+		cur := h.cpuTimes()
+		if idle(prev, cur) {
 			return
 		}
 		prev = cur
 	}
-	h.printf("the gateway is still busy 60 s after the last run")
+	h.printf("the gateway or its database is still busy 60 s after the last run")
+}
+
+// idle says whether the gateway and the database server (when measured)
+// each used under 0.1 core between two cpuTimes readings a second apart.
+func idle(prev, cur map[string]float64) bool {
+	for _, k := range []string{"gateway", "postgres"} {
+		if _, ok := cur[k]; ok && cur[k]-prev[k] >= 0.1 {
+			return false
+		}
+	}
+	return true
+}
+
+// storeSyncs reads the store's own count of fsyncs: the gateway's
+// refundgate_store_wal_syncs_total for SQLite, pg_stat_wal.wal_sync for
+// PostgreSQL.
+func (h *harness) storeSyncs() (int64, bool) {
+	switch h.store {
+	case "sqlite":
+		a, err := do("GET", h.gatewayURL+"/metrics", nil, "")
+		if err != nil || a.status != http.StatusOK {
+			return 0, false
+		}
+		return promCounter(a.body, "refundgate_store_wal_syncs_total")
+	case "postgres":
+		return h.pgWALSyncs()
+	}
+	return 0, false
+}
+
+// promCounter reads an unlabelled sample of the Prometheus text format.
+func promCounter(text []byte, name string) (int64, bool) {
+	for _, line := range strings.Split(string(text), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == name {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return 0, false
+			}
+			return int64(v), true
+		}
+	}
+	return 0, false
 }
 
 // search finds the highest passing rate for a mix: it doubles from the
 // start rate until a step fails (or the ceiling passes), then bisects.
 func (h *harness) search(ctx context.Context, name string, mix []share, startRate float64) (float64, error) {
 	s := &Search{Scenario: name}
-	h.res.Searches[name] = s
+	h.cur.Searches[name] = s
 	try := func(rate float64) (bool, error) {
 		h.rest(ctx)
 		sc, err := h.runLoad(ctx, loadSpec{Name: name + "-search", Rate: rate, Duration: h.opts.step, Mix: mix, Target: "gateway"})
@@ -89,8 +151,8 @@ func (h *harness) search(ctx context.Context, name string, mix []share, startRat
 			p99 = math.Max(p99, o.P99)
 		}
 		s.Steps = append(s.Steps, &Step{Rate: rate, Throughput: sc.Throughput, OKRate: sc.OKRate, Dropped: droppedRatio(sc), P99ms: p99, Pass: pass, Why: why, CPU: sc.CPU})
-		h.printf("search %s: %.0f/s offered → %.0f/s ok, p99 %.1f ms, cpu gateway %.2f loadgen %.2f machine %.2f: %s %s", name, rate, sc.Throughput, p99,
-			sc.CPU["gateway"], sc.CPU["loadgen"], sc.CPU["machine"], map[bool]string{true: "pass", false: "fail"}[pass], why)
+		h.printf("search %s: %.0f/s offered → %.0f/s ok, p99 %.1f ms, cpu gateway %.2f%s loadgen %.2f machine %.2f: %s %s", name, rate, sc.Throughput, p99,
+			sc.CPU["gateway"], dbCPU(sc.CPU, " postgres "), sc.CPU["loadgen"], sc.CPU["machine"], map[bool]string{true: "pass", false: "fail"}[pass], why)
 		if len(sc.Unexpected) > 0 {
 			h.printf("search %s: unexpected statuses %s", name, formatCounts(sc.Unexpected))
 		}
@@ -172,9 +234,9 @@ func (h *harness) scenarios(ctx context.Context) error {
 			return err
 		}
 	}
-	h.res.MaxCreateRate = max
+	h.cur.MaxCreateRate = max
 	if max == 0 && (h.want("create") || h.want("half") || h.want("mixed")) {
-		return fmt.Errorf("no create rate passed, not even %.0f/s; see %s", 25.0, filepath.Join(h.runDir, "gateway.log"))
+		return fmt.Errorf("%s: no create rate passed, not even %.0f/s; see %s", h.store, 25.0, filepath.Join(h.storeDir, "gateway.log"))
 	}
 	if h.want("create") {
 		var prof chan *Profile
@@ -191,7 +253,7 @@ func (h *harness) scenarios(ctx context.Context) error {
 				return err
 			}
 			if prof != nil {
-				h.res.Profile = <-prof
+				h.cur.Profile = <-prof
 				prof = nil
 			}
 			if s.Pass || attempt == 2 {
@@ -199,10 +261,10 @@ func (h *harness) scenarios(ctx context.Context) error {
 			}
 			s.Name = fmt.Sprintf("create@%.0f", max)
 			next := stepDown(max, s.Throughput)
-			h.res.Notes = append(h.res.Notes, fmt.Sprintf("create-max at %.0f/s failed over %s (%s, %.0f/s answered); retried at %.0f/s", max, o.duration, why(s), s.Throughput, next))
+			h.cur.Notes = append(h.cur.Notes, fmt.Sprintf("create-max at %.0f/s failed over %s (%s, %.0f/s answered); retried at %.0f/s", max, o.duration, why(s), s.Throughput, next))
 			max = next
 		}
-		h.res.MaxCreateRate = max
+		h.cur.MaxCreateRate = max
 	}
 	if h.want("half") {
 		if _, err := h.measure(ctx, loadSpec{Name: "create-half", Rate: roundRate(max / 2), Duration: o.duration, Mix: mixCreate, Target: "gateway"}); err != nil {
@@ -217,7 +279,7 @@ func (h *harness) scenarios(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		h.res.MaxReplayRate = rmax
+		h.cur.MaxReplayRate = rmax
 		if rmax > 0 {
 			if _, err := h.measure(ctx, loadSpec{Name: "replay-max", Rate: rmax, Duration: o.duration, Mix: mixReplay, Target: "gateway"}); err != nil {
 				return err
@@ -245,7 +307,7 @@ func (h *harness) scenarios(ctx context.Context) error {
 
 // soak runs the fixed-rate create load for --soak and judges memory.
 func (h *harness) soak(ctx context.Context) error {
-	max := h.res.MaxCreateRate
+	max := h.cur.MaxCreateRate
 	if max == 0 {
 		max = h.opts.rate
 	}
@@ -254,7 +316,7 @@ func (h *harness) soak(ctx context.Context) error {
 		if max, err = h.search(ctx, "create", mixCreate, h.opts.startRate); err != nil {
 			return err
 		}
-		h.res.MaxCreateRate = max
+		h.cur.MaxCreateRate = max
 	}
 	rate := roundRate(max / 2)
 	from := time.Now()
@@ -268,7 +330,7 @@ func (h *harness) soak(ctx context.Context) error {
 		sk.GrowthRatio = float64(end) / float64(warm)
 	}
 	sk.Flat = sk.GrowthRatio > 0 && sk.GrowthRatio <= 1.2
-	h.res.Soak = sk
+	h.cur.Soak = sk
 	return nil
 }
 
@@ -289,7 +351,7 @@ func (h *harness) takeProfile(ctx context.Context) *Profile {
 	if resp.StatusCode != http.StatusOK {
 		return &Profile{Err: fmt.Sprintf("no profile from %s: status %d", url, resp.StatusCode)}
 	}
-	file := filepath.Join(h.outDir, "cpu-"+h.runID+".pprof")
+	file := filepath.Join(h.outDir, "cpu-"+h.runID+"-"+h.store+".pprof")
 	f, err := os.Create(file)
 	if err != nil {
 		return &Profile{Err: err.Error()}

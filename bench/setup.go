@@ -22,13 +22,15 @@ type sandboxKeys map[string]struct {
 	WebhookSecret string `json:"webhook_secret"`
 }
 
-// configYAML is the gateway's configuration for the run: SQLite in the data
-// directory, warn logs, one merchant, the Checkout.com and Smartpay sandbox
-// accounts routed by prefix, and breakers that never open under load.
-func configYAML(addr, dbPath, sandboxURL, apiKey string, keys sandboxKeys) string {
+// configYAML is the gateway's configuration for one store's run: the store
+// (driver sqlite with the file in the data directory, or driver postgres
+// with the run's own database), warn logs, one merchant, the Checkout.com
+// and Smartpay sandbox accounts routed by prefix, and breakers that never
+// open under load.
+func configYAML(addr, driver, dsn, sandboxURL, apiKey string, keys sandboxKeys) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "server: {addr: %q}\n", addr)
-	fmt.Fprintf(&b, "store: {driver: sqlite, dsn: %q}\n", dbPath)
+	fmt.Fprintf(&b, "store: {driver: %s, dsn: %q}\n", driver, dsn)
 	b.WriteString("log: {level: warn, format: json}\n")
 	b.WriteString("merchants:\n")
 	fmt.Fprintf(&b, "  - id: bench\n    api_keys: [%q]\n    providers: [checkoutcom-sandbox, smartpay-sandbox]\n", apiKey)
@@ -47,14 +49,14 @@ func configYAML(addr, dbPath, sandboxURL, apiKey string, keys sandboxKeys) strin
 	return b.String()
 }
 
-// startAll starts the sandbox, writes the configuration and starts the
-// gateway, then waits for /readyz.
-func (h *harness) startAll(ctx context.Context) error {
+// startAll starts a fresh sandbox, writes the configuration for the store
+// and starts a fresh gateway on it, then waits for /readyz.
+func (h *harness) startAll(ctx context.Context, driver, dsn string) error {
 	sbAddr, err := freeAddr()
 	if err != nil {
 		return err
 	}
-	h.sandbox, err = start("sandbox", h.bin, []string{"sandbox", "--addr", sbAddr}, nil, filepath.Join(h.runDir, "sandbox.log"))
+	h.sandbox, err = start("sandbox", h.bin, []string{"sandbox", "--addr", sbAddr}, nil, filepath.Join(h.storeDir, "sandbox.log"))
 	if err != nil {
 		return err
 	}
@@ -79,15 +81,15 @@ func (h *harness) startAll(ctx context.Context) error {
 		return err
 	}
 	h.gatewayURL = "http://" + gwAddr
-	cfgPath := filepath.Join(h.runDir, "refundgate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(configYAML(gwAddr, filepath.Join(h.dataDir, "refundgate.db"), h.sandboxURL, h.apiKey, keys)), 0o600); err != nil {
+	cfgPath := filepath.Join(h.storeDir, "refundgate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(configYAML(gwAddr, driver, dsn, h.sandboxURL, h.apiKey, keys)), 0o600); err != nil {
 		return err
 	}
 	var env []string
 	if h.opts.profile {
 		env = append(env, "REFUNDGATE_PPROF_ADDR="+h.opts.pprofAddr)
 	}
-	gwLog := filepath.Join(h.runDir, "gateway.log")
+	gwLog := filepath.Join(h.storeDir, "gateway.log")
 	h.gateway, err = start("gateway", h.bin, []string{"serve", "--config", cfgPath}, env, gwLog)
 	if err != nil {
 		return err
@@ -270,11 +272,11 @@ func (h *harness) prepare(ctx context.Context) error {
 	}
 	h.pool = &p
 	b, _ := json.Marshal(p)
-	h.poolFile = filepath.Join(h.runDir, "pool.json")
+	h.poolFile = filepath.Join(h.storeDir, "pool.json")
 	if err := os.WriteFile(h.poolFile, b, 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(h.runDir, "pool.lua"), luaPool(p), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(h.storeDir, "pool.lua"), luaPool(p), 0o644); err != nil {
 		return err
 	}
 	h.printf("smoke checks passed: create 201, replay 201 + Idempotent-Replayed, get 200, list 200, provider 200; %d replay keys, %d refunds for reads", len(p.Replays), len(p.RefundIDs))

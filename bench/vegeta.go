@@ -139,7 +139,7 @@ type attackRun struct {
 func (h *harness) runLoad(ctx context.Context, spec loadSpec) (*Scenario, error) {
 	h.seq++
 	tag := fmt.Sprintf("%02d-%s-%d", h.seq, spec.Name, int(spec.Rate))
-	dir := filepath.Join(h.runDir, "load")
+	dir := filepath.Join(h.storeDir, "load")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -220,7 +220,7 @@ func (h *harness) runLoad(ctx context.Context, spec loadSpec) (*Scenario, error)
 		}
 	}
 	s := scenarioOf(ops, spec.Duration)
-	s.Name, s.Rate, s.Target, s.ResultFiles = spec.Name, spec.Rate, spec.Target, files
+	s.Name, s.Store, s.Rate, s.Target, s.ResultFiles = spec.Name, h.store, spec.Rate, spec.Target, files
 	s.Elapsed = round2(elapsed.Seconds())
 	s.RSSPeakKB = rssPeak
 	s.CPU = cpu

@@ -107,7 +107,7 @@ func parseWrk(out []byte, op string) (*Scenario, error) {
 // answers).
 func (h *harness) runWrk(ctx context.Context, name, op string, d time.Duration) (*Scenario, error) {
 	h.seq++
-	dir := filepath.Join(h.runDir, "wrk")
+	dir := filepath.Join(h.storeDir, "wrk")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -121,8 +121,8 @@ func (h *harness) runWrk(ctx context.Context, name, op string, d time.Duration) 
 	start := time.Now()
 	conns := fmt.Sprint(h.opts.wrkConns)
 	cmd := exec.CommandContext(ctx, h.wrk, "-t2", "-c"+conns, "-d"+fmt.Sprintf("%ds", int(d.Seconds())), "--latency", "--timeout", "10s",
-		"-s", filepath.Join(h.runDir, "wrk.lua"), target)
-	cmd.Env = append(os.Environ(), "BENCH_POOL="+filepath.Join(h.runDir, "pool.lua"), "BENCH_OP="+op, "BENCH_API_KEY="+h.apiKey,
+		"-s", filepath.Join(h.storeDir, "wrk.lua"), target)
+	cmd.Env = append(os.Environ(), "BENCH_POOL="+filepath.Join(h.storeDir, "pool.lua"), "BENCH_OP="+op, "BENCH_API_KEY="+h.apiKey,
 		"BENCH_PROVIDER_KEY="+h.providerKey, "BENCH_RUN_ID="+h.runID+tag)
 	out, err := cmd.CombinedOutput()
 	_ = os.WriteFile(filepath.Join(dir, tag+".log"), out, 0o644)
@@ -136,12 +136,12 @@ func (h *harness) runWrk(ctx context.Context, name, op string, d time.Duration) 
 	if err != nil {
 		return nil, err
 	}
-	s.Name, s.Target = name, map[bool]string{true: "provider", false: "gateway"}[op == "provider"]
+	s.Name, s.Store, s.Target = name, h.store, map[bool]string{true: "provider", false: "gateway"}[op == "provider"]
 	s.RSSPeakKB = h.rss.peakSince(start)
 	s.CPU = cpuShare(cpu0, h.cpuTimes(), time.Since(start))
 	s.Pass, _ = judge(s)
 	h.collectLog()
-	h.res.Scenarios = append(h.res.Scenarios, s)
+	h.cur.Scenarios = append(h.cur.Scenarios, s)
 	h.printf("%s (wrk, %s connections): %.0f/s answered as expected (ok %.2f%%), p99 %.2f ms %s", name, conns, s.Throughput, 100*s.OKRate, s.Ops[op].P99, formatCounts(s.Unexpected))
 	return s, nil
 }
@@ -150,9 +150,9 @@ func (h *harness) runWrk(ctx context.Context, name, op string, d time.Duration) 
 // alone at a fixed concurrency. wrk cannot hold an arrival rate, so there is
 // no rate search, no half-rate run and no added-latency figure.
 func (h *harness) wrkScenarios(ctx context.Context) error {
-	h.res.Notes = append(h.res.Notes, fmt.Sprintf("vegeta unavailable: wrk fallback, closed loop at %d connections; "+
+	h.cur.Notes = append(h.cur.Notes, fmt.Sprintf("vegeta unavailable: wrk fallback, closed loop at %d connections; "+
 		"no arrival-rate search, no half-rate run, no added latency, no mixed scenario", h.opts.wrkConns))
-	if err := os.WriteFile(filepath.Join(h.runDir, "wrk.lua"), wrkScript, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(h.storeDir, "wrk.lua"), wrkScript, 0o644); err != nil {
 		return err
 	}
 	for _, sc := range []struct{ scen, name, op string }{
@@ -171,10 +171,10 @@ func (h *harness) wrkScenarios(ctx context.Context) error {
 			return err
 		}
 		if sc.name == "create-max" {
-			h.res.MaxCreateRate = s.Throughput
+			h.cur.MaxCreateRate = s.Throughput
 		}
 		if sc.name == "replay-max" {
-			h.res.MaxReplayRate = s.Throughput
+			h.cur.MaxReplayRate = s.Throughput
 		}
 	}
 	return nil
