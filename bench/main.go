@@ -373,6 +373,12 @@ func (h *harness) checkPostgresStore(ctx context.Context) error {
 		h.printf("PostgreSQL at %s DOES NOT COMMIT DURABLY (fsync or synchronous_commit is off): its numbers are not durable commits", dsn)
 		h.res.Notes = append(h.res.Notes, "PostgreSQL does not commit durably here (fsync or synchronous_commit off): its numbers are not comparable with SQLite's")
 	}
+	if p.Settings["autovacuum"] == "off" {
+		// Seen on the development server: the run's tables are then never
+		// analyzed, and plans made on the empty tables stay.
+		h.printf("PostgreSQL at %s runs with autovacuum=off: the run's tables are never vacuumed or analyzed", dsn)
+		h.res.Notes = append(h.res.Notes, "PostgreSQL runs with autovacuum=off: the run's tables are never vacuumed or analyzed (statement plans made while they were empty stay)")
+	}
 	if p.PostmasterPID == 0 {
 		h.printf("PostgreSQL's server is not on this machine (or not visible in /proc): its CPU and the fsync rate of its disk are not measured")
 	}

@@ -60,7 +60,7 @@ type PostgresInfo struct {
 
 // pgSettings are the settings recorded for a PostgreSQL run.
 var pgSettings = []string{"fsync", "synchronous_commit", "wal_sync_method", "full_page_writes", "commit_delay",
-	"shared_buffers", "max_connections", "data_directory"}
+	"shared_buffers", "max_connections", "autovacuum", "data_directory"}
 
 func (p *PostgresInfo) settingsLine() string {
 	var parts []string
