@@ -84,12 +84,12 @@ func TestMigrationsConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	var n int
-	if err := postgres.Pool(first).QueryRow(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
+	var n, distinct int
+	if err := postgres.Pool(first).QueryRow(ctx, "SELECT count(*), count(DISTINCT version) FROM schema_migrations").Scan(&n, &distinct); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Errorf("schema_migrations has %d rows, want 1", n)
+	if n != 2 || distinct != 2 {
+		t.Errorf("schema_migrations has %d rows of %d versions, want 2 of 2 (0001_init, 0002_ledger), each applied once", n, distinct)
 	}
 }
 

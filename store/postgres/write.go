@@ -32,7 +32,8 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 var errBound = errors.New("postgres: key already bound")
 
 // Create binds p.Key and inserts p.Refund after checking the payment's
-// ledger, holding the payment's advisory lock.
+// ledger row, which it holds locked until the commit: concurrent creates
+// of one payment take turns, others run side by side.
 func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.IdempotencyRecord, error) {
 	r := p.Refund
 	if r == nil {
@@ -47,9 +48,13 @@ func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.Idempo
 		amount   int64
 	)
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		const lock = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
-		if _, err := tx.Exec(ctx, lock, "refundgate:payment:"+r.Provider+":"+r.PaymentID); err != nil {
-			return fmt.Errorf("lock payment: %w", err)
+		// Creates the row if need be, and locks it either way.
+		const lock = `INSERT INTO ledger (provider, payment_id, reserved) VALUES ($1, $2, 0)
+			ON CONFLICT (provider, payment_id) DO UPDATE SET reserved = ledger.reserved
+			RETURNING reserved`
+		var reserved int64
+		if err := tx.QueryRow(ctx, lock, r.Provider, r.PaymentID).Scan(&reserved); err != nil {
+			return fmt.Errorf("lock ledger: %w", err)
 		}
 		const bind = `INSERT INTO idempotency_keys (` + keyCols + `)
 			VALUES ($1, $2, $3, $4, NULL, NULL, $5) ON CONFLICT DO NOTHING`
@@ -65,17 +70,18 @@ func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.Idempo
 			}
 			return errBound
 		}
-		var t store.Totals
-		if err := tx.QueryRow(ctx, totalsSQL, r.Provider, r.PaymentID).Scan(&t.Succeeded, &t.Pending, &t.Held); err != nil {
-			return fmt.Errorf("totals: %w", err)
-		}
-		amount, err = store.Reserve(t.Reserved(), p.Limit, r.Amount, p.TakeRest)
+		amount, err = store.Reserve(reserved, p.Limit, r.Amount, p.TakeRest)
 		if err != nil {
 			return err
 		}
 		args[6] = amount
 		if _, err := tx.Exec(ctx, insertRefundSQL, args...); err != nil {
 			return fmt.Errorf("insert refund: %w", err)
+		}
+		if counts(r.Status) {
+			if err := adjustLedger(ctx, tx, r.Provider, r.PaymentID, amount); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -87,6 +93,21 @@ func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.Idempo
 	}
 	r.Amount = amount
 	return nil, nil
+}
+
+// counts reports whether a refund in state st holds part of its payment's
+// refundable amount.
+func counts(st normalize.Status) bool {
+	return st == normalize.StatusSucceeded || st == normalize.StatusPending || st == normalize.StatusRequiresApproval
+}
+
+// adjustLedger adds delta to a payment's reserved total.
+func adjustLedger(ctx context.Context, tx pgx.Tx, provider, paymentID string, delta int64) error {
+	const adjust = `UPDATE ledger SET reserved = reserved + $3 WHERE provider = $1 AND payment_id = $2`
+	if _, err := tx.Exec(ctx, adjust, provider, paymentID, delta); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return nil
 }
 
 // UpdateRefund stores r's state if its row is still in state from. A refund
@@ -114,6 +135,12 @@ func (s *Store) UpdateRefund(ctx context.Context, r *normalize.Refund, from norm
 			}
 			return store.ErrStateChanged
 		}
+		if counts(from) && !counts(r.Status) {
+			// A failed or canceled refund gives its amount back.
+			if err := adjustLedger(ctx, tx, r.Provider, r.PaymentID, -r.Amount); err != nil {
+				return err
+			}
+		}
 		if answer == nil {
 			return nil
 		}
@@ -132,17 +159,24 @@ func (s *Store) UpdateRefund(ctx context.Context, r *normalize.Refund, from norm
 	return nil
 }
 
-// Discard deletes a refund and its idempotency record.
+// Discard deletes a refund and its idempotency record, and gives its amount
+// back to the payment's ledger.
 func (s *Store) Discard(ctx context.Context, refundID string) error {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM refunds WHERE id = $1`, refundID)
-		if err != nil {
-			return err
+		var (
+			provider, payment, status string
+			amount                    int64
+		)
+		const del = `DELETE FROM refunds WHERE id = $1 RETURNING provider, payment_id, amount, status`
+		if err := tx.QueryRow(ctx, del, refundID).Scan(&provider, &payment, &amount, &status); err != nil {
+			return notFound(err)
 		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrNotFound
+		if counts(normalize.Status(status)) {
+			if err := adjustLedger(ctx, tx, provider, payment, -amount); err != nil {
+				return err
+			}
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE refund_id = $1`, refundID)
+		_, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE refund_id = $1`, refundID)
 		return err
 	})
 	if err != nil {
