@@ -9,13 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/refundgate/refundgate/store/postgres"
 )
 
 // The PostgreSQL store's part of a run: the admin connection, the run's own
@@ -152,14 +153,14 @@ func redactDSN(dsn string) string {
 }
 
 // gatewayPool says how many connections the gateway's pgxpool opens for
-// dsn: its pool_max_conns, else pgxpool's default of max(4, NumCPU).
+// dsn: its pool_max_conns, else the store's default.
 func gatewayPool(dsn string) string {
 	if cfg, err := pgx.ParseConfig(dsn); err == nil {
 		if v, ok := cfg.RuntimeParams["pool_max_conns"]; ok {
 			return v + " connections (pool_max_conns)"
 		}
 	}
-	return fmt.Sprintf("%d connections (pgxpool's default, max(4, nproc))", max(4, runtime.NumCPU()))
+	return fmt.Sprintf("%d connections (the store's default)", postgres.DefaultMaxConns)
 }
 
 // isLocalHost says whether a pgconn host is this machine: a Unix socket

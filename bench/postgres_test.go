@@ -70,7 +70,7 @@ func TestAdminConfig(t *testing.T) {
 	if got := gatewayPool("postgres://h/d?pool_max_conns=16"); got != "16 connections (pool_max_conns)" {
 		t.Errorf("gatewayPool = %q", got)
 	}
-	if got := gatewayPool("postgres://h/d"); !strings.Contains(got, "pgxpool's default") {
+	if got := gatewayPool("postgres://h/d"); got != "32 connections (the store's default)" {
 		t.Errorf("gatewayPool = %q", got)
 	}
 }

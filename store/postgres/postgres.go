@@ -30,7 +30,8 @@ type Options struct {
 	// Schema, when set, is created if missing and becomes every
 	// connection's search_path, so the store's tables live in it.
 	Schema string
-	// MaxConns is the pool size; pgxpool's default when zero.
+	// MaxConns is the pool size; when zero, the DSN's pool_max_conns or
+	// else 32.
 	MaxConns int32
 }
 
@@ -39,6 +40,10 @@ type Options struct {
 type Store struct {
 	pool *pgxpool.Pool
 }
+
+// DefaultMaxConns is the pool size unless Options or the DSN's
+// pool_max_conns say otherwise.
+const DefaultMaxConns = 32
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
 // string) and applies the migrations it does not have yet.
@@ -60,8 +65,14 @@ func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if o.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{o.Schema}.Sanitize()
 	}
-	if o.MaxConns > 0 {
+	switch {
+	case o.MaxConns > 0:
 		cfg.MaxConns = o.MaxConns
+	case !strings.Contains(dsn, "pool_max_conns"):
+		// pgxpool's default, max(4, CPUs), leaves PostgreSQL's group commit
+		// nothing to group: every refund is two short transactions that
+		// wait mostly for the WAL flush.
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
