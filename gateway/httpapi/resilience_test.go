@@ -20,6 +20,22 @@ func setFault(t *testing.T, e *gatewaytest.Env, provider, mode string) {
 	}
 }
 
+// pendingAfterFault makes a Checkout.com refund of amount (of a 10000 EUR
+// charge) meet the sandbox fault mode, which leaves it pending with a 202,
+// and clears the fault.
+func pendingAfterFault(t *testing.T, e *gatewaytest.Env, mode string, amount int64) (pay string, r *gatewaytest.Response) {
+	t.Helper()
+	pay = e.Payment(t, sandbox.ProviderCheckoutCom, 10000, "EUR")
+	e.Do(t, req{Method: "GET", Path: "/v1/payments/" + pay + "/refundable", Key: acme})
+	setFault(t, e, sandbox.ProviderCheckoutCom, mode)
+	r = e.Refund(t, map[string]any{"payment_id": pay, "amount": amount})
+	if r.Status != 202 {
+		t.Fatalf("refund: %d %s", r.Status, r.Body)
+	}
+	e.Sandbox.ClearFaults("")
+	return pay, r
+}
+
 func breakerState(t *testing.T, e *gatewaytest.Env, account string) string {
 	t.Helper()
 	r := e.Do(t, req{Method: "GET", Path: "/v1/providers", Key: acme})
@@ -307,15 +323,8 @@ func TestSyncLeavesARefundInFlightAlone(t *testing.T) {
 func TestReconcilerBacksOffAndNeverResendsUnproven(t *testing.T) {
 	e := gatewaytest.Start(t, gatewaytest.Options{Timeout: "300ms", Breaker: "{consecutive_failures: 1, open_for: 1h, half_open_requests: 1}"})
 	e.NoWebhooks()
-	pay := e.Payment(t, sandbox.ProviderCheckoutCom, 10000, "EUR")
-	e.Do(t, req{Method: "GET", Path: "/v1/payments/" + pay + "/refundable", Key: acme})
-	setFault(t, e, sandbox.ProviderCheckoutCom, sandbox.FaultApplyThen500)
-	r := e.Refund(t, map[string]any{"payment_id": pay, "amount": 500})
-	if r.Status != 202 {
-		t.Fatalf("refund: %d %s", r.Status, r.Body)
-	}
+	_, r := pendingAfterFault(t, e, sandbox.FaultApplyThen500, 500)
 	id := r.Str(t, "id")
-	e.Sandbox.ClearFaults("")
 	next := func() time.Time {
 		t.Helper()
 		rf, err := e.Store.GetRefund(t.Context(), "", id)
@@ -436,14 +445,7 @@ func TestUnknownOutcomesSettleExactlyOnce(t *testing.T) {
 func TestReconcilerSettlesPendingRefunds(t *testing.T) {
 	e := gatewaytest.Start(t, gatewaytest.Options{Timeout: "300ms"})
 	e.NoWebhooks()
-	pay := e.Payment(t, sandbox.ProviderCheckoutCom, 10000, "EUR")
-	e.Do(t, req{Method: "GET", Path: "/v1/payments/" + pay + "/refundable", Key: acme})
-	setFault(t, e, sandbox.ProviderCheckoutCom, sandbox.FaultApplyThen500)
-	r := e.Refund(t, map[string]any{"payment_id": pay, "amount": 1000})
-	if r.Status != 202 {
-		t.Fatalf("refund: %d %s", r.Status, r.Body)
-	}
-	e.Sandbox.ClearFaults("")
+	pay, r := pendingAfterFault(t, e, sandbox.FaultApplyThen500, 1000)
 	n, err := e.Service.ReconcileAt(t.Context(), time.Now().Add(time.Hour))
 	if err != nil || n != 1 {
 		t.Fatalf("Reconcile looked at %d refunds (err %v), want 1", n, err)
@@ -461,14 +463,7 @@ func TestReconcilerRunsAtStart(t *testing.T) {
 	clock := gatewaytest.NewClock()
 	e := gatewaytest.Start(t, gatewaytest.Options{Timeout: "300ms", Now: clock.Now})
 	e.NoWebhooks()
-	pay := e.Payment(t, sandbox.ProviderCheckoutCom, 10000, "EUR")
-	e.Do(t, req{Method: "GET", Path: "/v1/payments/" + pay + "/refundable", Key: acme})
-	setFault(t, e, sandbox.ProviderCheckoutCom, sandbox.FaultApplyThenDrop)
-	r := e.Refund(t, map[string]any{"payment_id": pay, "amount": 1000})
-	if r.Status != 202 {
-		t.Fatalf("refund: %d %s", r.Status, r.Body)
-	}
-	e.Sandbox.ClearFaults("")
+	pay, r := pendingAfterFault(t, e, sandbox.FaultApplyThenDrop, 1000)
 	clock.Advance(time.Minute)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
