@@ -199,6 +199,7 @@ func registerSQLiteMetrics(reg prometheus.Registerer, s *sqlite.Store) {
 		counter("refundgate_store_wal_syncs_total", "fdatasyncs of the SQLite WAL; each covers every commit before it.", func(st sqlite.Stats) int64 { return st.Syncs }),
 		counter("refundgate_store_checkpoints_total", "Background checkpoints of the SQLite WAL.", func(st sqlite.Stats) int64 { return st.Checkpoints }),
 		counter("refundgate_store_wal_restarts_total", "Times the SQLite writer started the WAL over from its beginning.", func(st sqlite.Stats) int64 { return st.Restarts }),
+		counter("refundgate_store_checkpoint_failures_total", "SQLite checkpoints and WAL restarts that failed; the WAL grows until one succeeds.", func(st sqlite.Stats) int64 { return st.CheckpointFailures }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "refundgate_store_wal_bytes", Help: "Size of the SQLite WAL file."},
 			func() float64 { return float64(s.Stats().WALBytes) }),
 	)

@@ -75,7 +75,6 @@ type Store struct {
 	ckptKick chan struct{}
 	ckptStop chan struct{}
 	ckptDone chan struct{}
-	ckptErr  atomic.Pointer[error]
 	// walFrames is the WAL's length as the last checkpoint saw it;
 	// lastRestart is the writer's own.
 	walFrames     atomic.Int64
@@ -88,7 +87,7 @@ type Store struct {
 
 // counters are the writer's running totals, for Stats.
 type counters struct {
-	ops, commits, syncs, checkpoints, restarts atomic.Int64
+	ops, commits, syncs, checkpoints, restarts, checkpointFailures atomic.Int64
 }
 
 // Stats are running totals of the store's write path.
@@ -100,8 +99,10 @@ type Stats struct {
 	// before it.
 	Syncs int64
 	// Checkpoints counts background checkpoints, Restarts the times the
-	// writer started the WAL over from its beginning.
-	Checkpoints, Restarts int64
+	// writer started the WAL over from its beginning, CheckpointFailures
+	// the checkpoints and restarts that failed (the WAL then grows until
+	// one succeeds).
+	Checkpoints, Restarts, CheckpointFailures int64
 	// WALBytes is the size of the WAL file now.
 	WALBytes int64
 }
@@ -109,7 +110,8 @@ type Stats struct {
 // Stats returns the running totals of the write path.
 func (s *Store) Stats() Stats {
 	st := Stats{Ops: s.stats.ops.Load(), Commits: s.stats.commits.Load(),
-		Syncs: s.stats.syncs.Load(), Checkpoints: s.stats.checkpoints.Load(), Restarts: s.stats.restarts.Load()}
+		Syncs: s.stats.syncs.Load(), Checkpoints: s.stats.checkpoints.Load(), Restarts: s.stats.restarts.Load(),
+		CheckpointFailures: s.stats.checkpointFailures.Load()}
 	if s.wal != nil {
 		if fi, err := s.wal.Stat(); err == nil {
 			st.WALBytes = fi.Size()
