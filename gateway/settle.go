@@ -314,15 +314,14 @@ func (s *Service) applyEvent(ctx context.Context, acct *Account, ev normalize.We
 		}
 	case ev.ProviderRefundID != "":
 		r, err = s.store.FindByProviderRefund(ctx, acct.Name, ev.ProviderRefundID)
-		if errors.Is(err, store.ErrNotFound) && ev.PaymentID != "" && !acct.Caps.Multiple {
-			// The provider's answer with its refund id never reached us;
-			// an account with one refund per payment names it by payment.
-			r, err = s.onlyRefundOf(ctx, acct, ev.PaymentID)
-		}
-	case ev.PaymentID != "" && !acct.Caps.Multiple:
-		r, err = s.onlyRefundOf(ctx, acct, ev.PaymentID)
 	default:
 		err = store.ErrNotFound
+	}
+	if errors.Is(err, store.ErrNotFound) && ev.RefundID == "" && ev.PaymentID != "" && !acct.Caps.Multiple {
+		// The provider's answer with its refund id never reached us (or it
+		// names none): an account with one refund per payment names the
+		// refund by its payment.
+		r, err = s.onlyRefundOf(ctx, acct, ev.PaymentID)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		s.log.Info("webhook for a refund refundgate does not hold", zap.String("provider", acct.Name), zap.String("event_id", ev.ID))
