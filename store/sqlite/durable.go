@@ -203,7 +203,9 @@ func (s *Store) checkpointLoop() {
 		// PASSIVE never waits for readers or the writer; what it cannot
 		// copy now it copies next time.
 		var busy, frames, copied int64
+		s.ckptMu.Lock()
 		err := s.cdb.QueryRowContext(bg, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+		s.ckptMu.Unlock()
 		if err != nil {
 			s.stats.checkpointFailures.Add(1)
 		} else {
@@ -234,13 +236,29 @@ const walRestartFrames = 16384
 // RESTART checkpoint on the writer's own connection waits (busy_timeout)
 // for those readers, copies what is left and makes the next transaction
 // rewind the file, whose size stays, so later fdatasyncs write no metadata.
+//
+// The writer must never wait here: every write is queued behind it. So the
+// restart is skipped while the checkpointer is copying (it is tried again
+// after the next transaction), and it runs without a busy timeout: when a
+// reader still uses old frames it copies what it can, gives up at once
+// instead of sleeping in SQLite's busy handler for as long as that reader
+// lasts, and is tried again checkpointEvery later.
 func (s *Store) restartWAL() {
 	if s.walFrames.Load() < s.restartFrames || time.Since(s.lastRestart) < checkpointEvery {
 		return
 	}
+	if !s.ckptMu.TryLock() {
+		return
+	}
+	defer s.ckptMu.Unlock()
 	s.lastRestart = time.Now()
 	var busy, frames, copied int64
-	if err := s.w.restart.QueryRowContext(bg).Scan(&busy, &frames, &copied); err != nil {
+	err := s.busyTimeout("0")
+	if err == nil {
+		err = s.w.restart.QueryRowContext(bg).Scan(&busy, &frames, &copied)
+		err = errors.Join(err, s.busyTimeout(busyTimeoutMS))
+	}
+	if err != nil {
 		s.stats.checkpointFailures.Add(1)
 		return
 	}
@@ -248,6 +266,13 @@ func (s *Store) restartWAL() {
 		s.walFrames.Store(0)
 		s.stats.restarts.Add(1)
 	}
+}
+
+// busyTimeout sets the writer's busy timeout in milliseconds. The pragma
+// acts when it is prepared, so it is never a prepared statement.
+func (s *Store) busyTimeout(ms string) error {
+	_, err := s.wconn.ExecContext(bg, "PRAGMA busy_timeout = "+ms)
+	return err
 }
 
 // kickCheckpoint tells the checkpointer there is something to copy.

@@ -77,7 +77,11 @@ type Store struct {
 	ckptDone chan struct{}
 	// walFrames is the WAL's length as the last checkpoint saw it;
 	// lastRestart is the writer's own.
-	walFrames     atomic.Int64
+	walFrames atomic.Int64
+	// ckptMu is held by whichever of the checkpointer and the writer's
+	// restart is copying frames, so that they never wait for each other
+	// inside SQLite.
+	ckptMu        sync.Mutex
 	lastRestart   time.Time
 	restartFrames int64 // walRestartFrames; tests lower it
 
@@ -214,6 +218,9 @@ func openPool(dsn string, kind connKind, n int) (*sql.DB, error) {
 	return db, nil
 }
 
+// busyTimeoutMS is how long a connection waits for a lock another holds.
+const busyTimeoutMS = "5000"
+
 // connKind says what a connection is for.
 type connKind int
 
@@ -233,7 +240,7 @@ func connDSN(dsn string, kind connKind) string {
 		sync = "NORMAL"
 	}
 	params := []string{
-		"_pragma=busy_timeout(5000)",
+		"_pragma=busy_timeout(" + busyTimeoutMS + ")",
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(" + sync + ")",
 		"_pragma=foreign_keys(ON)",

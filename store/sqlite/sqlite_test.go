@@ -460,6 +460,68 @@ func TestWALRestarts(t *testing.T) {
 	}
 }
 
+// TestLongReadDoesNotStallWrites holds a read transaction open on an old
+// snapshot of the WAL for a second, the way a slow list or an export does,
+// while refunds are written past the restart threshold. The restart cannot
+// rewind the WAL under that reader; it must give up at once and try again
+// later, not sleep in SQLite's busy handler with every write queued behind
+// it (that stalled writes for as long as the reader lasted, up to the busy
+// timeout of 5 s).
+func TestLongReadDoesNotStallWrites(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
+	defer s.Close()
+	sqlite.SetRestartFrames(s, 64)
+	ctx := context.Background()
+	write := func() time.Duration {
+		start := time.Now()
+		r := refund(storetest.NewID())
+		if _, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40}); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		return time.Since(start)
+	}
+	for range 100 {
+		write()
+	}
+	conn, err := sqlite.ReadDB(s).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM refunds").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	released := time.Now().Add(time.Second)
+	go func() {
+		time.Sleep(time.Until(released))
+		_, _ = conn.ExecContext(ctx, "COMMIT")
+	}()
+	var slowest time.Duration
+	var writes int
+	for time.Now().Before(released) {
+		slowest = max(slowest, write())
+		writes++
+	}
+	t.Logf("%d writes under the reader, slowest %v; %+v", writes, slowest, s.Stats())
+	if slowest > 250*time.Millisecond {
+		t.Errorf("slowest of %d writes under a 1 s reader took %v, want < 250ms", writes, slowest)
+	}
+	if st := s.Stats(); st.Restarts == 0 {
+		// Once the reader is gone the WAL starts over again.
+		deadline := time.Now().Add(5 * time.Second)
+		for s.Stats().Restarts == 0 && time.Now().Before(deadline) {
+			write()
+		}
+		if st := s.Stats(); st.Restarts == 0 {
+			t.Errorf("no WAL restart after the reader ended: %+v", st)
+		}
+	}
+}
+
 // TestMigrateLedger opens a database written by the first schema, with
 // answered, unanswered, failed and held refunds in it, and checks that the
 // second migration keeps every answer and starts each payment's ledger
