@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +46,36 @@ func TestParseVmRSS(t *testing.T) {
 	}
 	if kb, err := readRSS(os.Getpid()); err != nil || kb <= 0 {
 		t.Errorf("readRSS(self) = %d, %v", kb, err)
+	}
+}
+
+// TestSampleMemory reads this test process the way the soak reads the
+// gateway: RSS and its parts from /proc, open descriptors, and the heap and
+// goroutines from a real /metrics answer.
+func TestSampleMemory(t *testing.T) {
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "# TYPE go_goroutines gauge\ngo_goroutines 42\n# TYPE go_memstats_heap_inuse_bytes gauge\ngo_memstats_heap_inuse_bytes 8.388608e+06\n")
+	}))
+	defer metrics.Close()
+	x, err := sampleMemory(os.Getpid(), metrics.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.KB <= 0 || x.AnonKB <= 0 || x.FileKB <= 0 || x.AnonKB+x.FileKB > x.KB {
+		t.Errorf("RSS %d KB = anon %d + files %d?", x.KB, x.AnonKB, x.FileKB)
+	}
+	if x.FDs < 3 {
+		t.Errorf("%d open fds, want stdin/stdout/stderr at least", x.FDs)
+	}
+	if x.HeapKB != 8192 || x.Goroutines != 42 {
+		t.Errorf("heap %d KB, %d goroutines; want 8192, 42", x.HeapKB, x.Goroutines)
+	}
+	metrics.Close()
+	if x, err := sampleMemory(os.Getpid(), metrics.URL); err != nil || x.HeapKB != -1 || x.Goroutines != -1 {
+		t.Errorf("without /metrics: %+v, %v; want -1 for heap and goroutines", x, err)
+	}
+	if got := mibs([]int64{1536, -1}) + " / " + ints([]int64{7, -1}); got != "1.5 - / 7 -" {
+		t.Errorf("printed %q", got)
 	}
 }
 

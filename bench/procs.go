@@ -135,7 +135,11 @@ func buildGateway(ctx context.Context, root, dir string, log io.Writer) (string,
 	return bin, nil
 }
 
-// rssSampler reads VmRSS of one process every second.
+// rssSampler reads the gateway's memory every second: VmRSS and its parts
+// from /proc, its open file descriptors (listening socket, connections,
+// the database files), and, from its /metrics, the Go heap in use and the
+// goroutines. RSS alone cannot tell a leak from memory kept after a burst;
+// the heap, the goroutines and the descriptors beside it can.
 type rssSampler struct {
 	mu      sync.Mutex
 	samples []rssSample
@@ -147,6 +151,13 @@ type rssSample struct {
 	At    time.Time
 	KB    int64
 	Phase string
+	// AnonKB and FileKB are RssAnon and RssFile+RssShmem (the mapped
+	// files: the binary, SQLite's wal-index).
+	AnonKB, FileKB int64
+	FDs            int
+	// HeapKB is go_memstats_heap_inuse_bytes, Goroutines go_goroutines;
+	// -1 when /metrics did not answer.
+	HeapKB, Goroutines int64
 }
 
 func readRSS(pid int) (int64, error) {
@@ -159,21 +170,63 @@ func readRSS(pid int) (int64, error) {
 
 // parseVmRSS reads the VmRSS line of /proc/<pid>/status, in KB.
 func parseVmRSS(status []byte) (int64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(status))
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) == 0 {
-				break
-			}
-			return strconv.ParseInt(f[0], 10, 64)
-		}
+	f := statusFields(status)
+	kb, ok := f["VmRSS"]
+	if !ok {
+		return 0, errors.New("no VmRSS line")
 	}
-	return 0, errors.New("no VmRSS line")
+	return kb, nil
 }
 
-func newRSSSampler(pid int, phase func() string) *rssSampler {
+// statusFields reads the "Name: N kB" lines of /proc/<pid>/status.
+func statusFields(status []byte) map[string]int64 {
+	out := map[string]int64{}
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			continue
+		}
+		if v, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// sampleMemory reads one sample of pid; metricsURL may be empty.
+func sampleMemory(pid int, metricsURL string) (rssSample, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return rssSample{}, err
+	}
+	f := statusFields(b)
+	kb, ok := f["VmRSS"]
+	if !ok {
+		return rssSample{}, errors.New("no VmRSS line")
+	}
+	x := rssSample{At: time.Now(), KB: kb, AnonKB: f["RssAnon"], FileKB: f["RssFile"] + f["RssShmem"], HeapKB: -1, Goroutines: -1}
+	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+		x.FDs = len(fds)
+	}
+	if metricsURL != "" {
+		if a, err := do("GET", metricsURL, nil, ""); err == nil && a.status == 200 {
+			if v, ok := promCounter(a.body, "go_memstats_heap_inuse_bytes"); ok {
+				x.HeapKB = v / 1024
+			}
+			if v, ok := promCounter(a.body, "go_goroutines"); ok {
+				x.Goroutines = v
+			}
+		}
+	}
+	return x, nil
+}
+
+func newRSSSampler(pid int, metricsURL string, phase func() string) *rssSampler {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &rssSampler{stopped: make(chan struct{}), cancel: cancel}
 	go func() {
@@ -181,9 +234,10 @@ func newRSSSampler(pid int, phase func() string) *rssSampler {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
-			if kb, err := readRSS(pid); err == nil {
+			if x, err := sampleMemory(pid, metricsURL); err == nil {
+				x.Phase = phase()
 				s.mu.Lock()
-				s.samples = append(s.samples, rssSample{At: time.Now(), KB: kb, Phase: phase()})
+				s.samples = append(s.samples, x)
 				s.mu.Unlock()
 			}
 			select {
@@ -247,8 +301,9 @@ func (s *rssSampler) report() RSSReport {
 }
 
 // soakReport judges memory over a soak window: flat when the end RSS is
-// within 20% of the RSS right after the warm-up.
-func soakReport(ss []rssSample, from time.Time, warmup time.Duration) (warm, end, peak int64, curve []int64) {
+// within 20% of the RSS right after the warm-up. Curve has one sample a
+// minute.
+func soakReport(ss []rssSample, from time.Time, warmup time.Duration) (warm, end, peak int64, curve []rssSample) {
 	var next time.Time
 	for _, x := range ss {
 		if x.At.Before(from) {
@@ -262,7 +317,7 @@ func soakReport(ss []rssSample, from time.Time, warmup time.Duration) (warm, end
 		}
 		end = x.KB
 		if next.IsZero() || !x.At.Before(next) {
-			curve = append(curve, x.KB)
+			curve = append(curve, x)
 			next = x.At.Add(time.Minute)
 		}
 	}

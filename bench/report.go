@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -120,6 +121,12 @@ func (sr *StoreRun) print(w io.Writer) {
 	if sr.Soak != nil {
 		fmt.Fprintf(w, "soak %s at %.0f/s: RSS after warm-up %s, end %s, peak %s, ×%.2f → flat: %v\n", sr.Soak.Duration, sr.Soak.Rate,
 			kb(sr.Soak.WarmupKB), kb(sr.Soak.EndKB), kb(sr.Soak.PeakKB), sr.Soak.GrowthRatio, sr.Soak.Flat)
+		fmt.Fprintf(w, "  once a minute: RSS MiB %s\n", mibs(sr.Soak.Curve))
+		fmt.Fprintf(w, "                 anon MiB %s\n", mibs(sr.Soak.AnonCurve))
+		fmt.Fprintf(w, "                 files MiB %s\n", mibs(sr.Soak.FileCurve))
+		fmt.Fprintf(w, "                 Go heap in use MiB %s\n", mibs(sr.Soak.HeapCurve))
+		fmt.Fprintf(w, "                 goroutines %s\n", ints(sr.Soak.GoroutineCurve))
+		fmt.Fprintf(w, "                 open fds %s\n", ints(sr.Soak.FDCurve))
 	}
 	if sr.Profile != nil {
 		if sr.Profile.Err != "" {
@@ -306,4 +313,28 @@ func (r *Results) write(outDir string) (string, error) {
 		return "", err
 	}
 	return name, os.WriteFile(filepath.Join(outDir, "latest.json"), b, 0o644)
+}
+
+// mibs prints KB values as MiB with one decimal, "-" for unknown (< 0).
+func mibs(v []int64) string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = "-"
+		if x >= 0 {
+			out[i] = fmt.Sprintf("%.1f", float64(x)/1024)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// ints prints counts, "-" for unknown (< 0).
+func ints(v []int64) string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = "-"
+		if x >= 0 {
+			out[i] = strconv.FormatInt(x, 10)
+		}
+	}
+	return strings.Join(out, " ")
 }

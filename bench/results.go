@@ -219,8 +219,19 @@ type Soak struct {
 	PeakKB      int64   `json:"rss_peak_kb"`
 	GrowthRatio float64 `json:"growth_ratio"`
 	Flat        bool    `json:"flat"`
-	// Curve is one RSS sample (KB) per minute.
+	// Curve is one RSS sample (KB) per minute; the curves below are taken
+	// at the same moments.
 	Curve []int64 `json:"rss_per_minute_kb"`
+	// AnonCurve and FileCurve split RSS into anonymous memory and mapped
+	// files (KB).
+	AnonCurve []int64 `json:"rss_anon_per_minute_kb"`
+	FileCurve []int64 `json:"rss_file_per_minute_kb"`
+	// HeapCurve is the Go heap in use (KB), GoroutineCurve the goroutines,
+	// FDCurve the open file descriptors (mostly connections): -1 where the
+	// gateway's /metrics did not answer.
+	HeapCurve      []int64 `json:"heap_inuse_per_minute_kb"`
+	GoroutineCurve []int64 `json:"goroutines_per_minute"`
+	FDCurve        []int64 `json:"open_fds_per_minute"`
 }
 
 // Profile is the CPU profile taken during the max-rate run.

@@ -325,7 +325,15 @@ func (h *harness) soak(ctx context.Context) error {
 		return err
 	}
 	warm, end, peak, curve := soakReport(h.rss.snapshot(), from, h.opts.soakWarmup)
-	sk := &Soak{Rate: s.Rate, Duration: h.opts.soak.String(), WarmupKB: warm, EndKB: end, PeakKB: peak, Curve: curve}
+	sk := &Soak{Rate: s.Rate, Duration: h.opts.soak.String(), WarmupKB: warm, EndKB: end, PeakKB: peak}
+	for _, x := range curve {
+		sk.Curve = append(sk.Curve, x.KB)
+		sk.AnonCurve = append(sk.AnonCurve, x.AnonKB)
+		sk.FileCurve = append(sk.FileCurve, x.FileKB)
+		sk.HeapCurve = append(sk.HeapCurve, x.HeapKB)
+		sk.GoroutineCurve = append(sk.GoroutineCurve, x.Goroutines)
+		sk.FDCurve = append(sk.FDCurve, int64(x.FDs))
+	}
 	if warm > 0 {
 		sk.GrowthRatio = float64(end) / float64(warm)
 	}

@@ -100,7 +100,7 @@ func (h *harness) startAll(ctx context.Context, driver, dsn string) error {
 		return err
 	}
 	h.setPhase("setup")
-	h.rss = newRSSSampler(h.gateway.pid(), h.getPhase)
+	h.rss = newRSSSampler(h.gateway.pid(), h.gatewayURL+"/metrics", h.getPhase)
 	return nil
 }
 
