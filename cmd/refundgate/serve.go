@@ -200,6 +200,9 @@ func registerSQLiteMetrics(reg prometheus.Registerer, s *sqlite.Store) {
 		counter("refundgate_store_checkpoints_total", "Background checkpoints of the SQLite WAL.", func(st sqlite.Stats) int64 { return st.Checkpoints }),
 		counter("refundgate_store_wal_restarts_total", "Times the SQLite writer started the WAL over from its beginning.", func(st sqlite.Stats) int64 { return st.Restarts }),
 		counter("refundgate_store_checkpoint_failures_total", "SQLite checkpoints and WAL restarts that failed; the WAL grows until one succeeds.", func(st sqlite.Stats) int64 { return st.CheckpointFailures }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "refundgate_store_wal_restart_seconds_total",
+			Help: "Time the SQLite writer spent restarting the WAL, during which no write could run."},
+			func() float64 { return s.Stats().RestartTime.Seconds() }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "refundgate_store_wal_bytes", Help: "Size of the SQLite WAL file."},
 			func() float64 { return float64(s.Stats().WALBytes) }),
 	)

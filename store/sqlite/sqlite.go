@@ -76,13 +76,13 @@ type Store struct {
 	ckptStop chan struct{}
 	ckptDone chan struct{}
 	// walFrames is the WAL's length as the last checkpoint saw it;
-	// lastRestart is the writer's own.
+	// caughtUp says that pass left little for a restart to copy.
 	walFrames atomic.Int64
+	caughtUp  atomic.Bool
 	// ckptMu is held by whichever of the checkpointer and the writer's
 	// restart is copying frames, so that they never wait for each other
 	// inside SQLite.
 	ckptMu        sync.Mutex
-	lastRestart   time.Time
 	restartFrames int64 // walRestartFrames; tests lower it
 
 	stats counters
@@ -92,6 +92,7 @@ type Store struct {
 // counters are the writer's running totals, for Stats.
 type counters struct {
 	ops, commits, syncs, checkpoints, restarts, checkpointFailures atomic.Int64
+	restartNanos                                                   atomic.Int64
 }
 
 // Stats are running totals of the store's write path.
@@ -107,6 +108,9 @@ type Stats struct {
 	// the checkpoints and restarts that failed (the WAL then grows until
 	// one succeeds).
 	Checkpoints, Restarts, CheckpointFailures int64
+	// RestartTime is the time the writer spent restarting the WAL, during
+	// which no write could run.
+	RestartTime time.Duration
 	// WALBytes is the size of the WAL file now.
 	WALBytes int64
 }
@@ -115,7 +119,7 @@ type Stats struct {
 func (s *Store) Stats() Stats {
 	st := Stats{Ops: s.stats.ops.Load(), Commits: s.stats.commits.Load(),
 		Syncs: s.stats.syncs.Load(), Checkpoints: s.stats.checkpoints.Load(), Restarts: s.stats.restarts.Load(),
-		CheckpointFailures: s.stats.checkpointFailures.Load()}
+		CheckpointFailures: s.stats.checkpointFailures.Load(), RestartTime: time.Duration(s.stats.restartNanos.Load())}
 	if s.wal != nil {
 		if fi, err := s.wal.Stat(); err == nil {
 			st.WALBytes = fi.Size()
