@@ -273,13 +273,16 @@ func TestWorkers(t *testing.T) {
 }
 
 func TestAttackArgs(t *testing.T) {
-	got := strings.Join(attackArgs("create", 800, 10*time.Second, 80, 400, "127.0.0.9", "/o/r.bin"), " ")
+	got := strings.Join(attackArgs("create", 800, 10*time.Second, 80, 400, 0, "127.0.0.9", "/o/r.bin"), " ")
 	want := "attack -rate 800/1s -duration 10s -timeout 10s -workers 80 -max-workers 400 -lazy -format json -max-body 0 -laddr 127.0.0.9 -name create -output /o/r.bin"
 	if got != want {
 		t.Errorf("attackArgs =\n %s\nwant\n %s", got, want)
 	}
-	if got := attackArgs("get", 5, 1500*time.Millisecond, 50, 200, "127.0.0.2", "x"); got[4] != "1.5s" {
+	if got := attackArgs("get", 5, 1500*time.Millisecond, 50, 200, 0, "127.0.0.2", "x"); got[4] != "1.5s" {
 		t.Errorf("duration %q", got[4])
+	}
+	if got := strings.Join(attackArgs("create", 800, time.Second, 80, 400, 256, "127.0.0.9", "o"), " "); !strings.HasSuffix(got, " -output o -max-connections 256") {
+		t.Errorf("with a connection cap: %s", got)
 	}
 	for n, want := range map[int]string{0: "127.0.0.2", 1: "127.0.0.3", 249: "127.0.0.251", 250: "127.0.0.2"} {
 		if got := localAddr(n); got != want {

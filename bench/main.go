@@ -72,6 +72,7 @@ type options struct {
 	profile     bool
 	pprofAddr   string
 	maxWorkers  int
+	maxConns    int
 	out         string
 	keep        bool
 	fsyncFor    time.Duration
@@ -106,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.profile, "profile", false, "take a 15 s CPU profile of the gateway during create-max (needs REFUNDGATE_PPROF_ADDR support)")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "127.0.0.1:6060", "REFUNDGATE_PPROF_ADDR given to the gateway with --profile")
 	fs.IntVar(&o.maxWorkers, "max-workers", 4000, "cap on the load tool's workers (requests in flight) per operation's stream")
+	fs.IntVar(&o.maxConns, "max-connections", 0, "cap on each stream's connections to the gateway, like a client's pool (vegeta -max-connections); 0: unbounded, one per request in flight")
 	fs.StringVar(&o.out, "out", "", "output directory (default <repo>/bench/out)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's data directory (SQLite file) and the raw vegeta results afterwards")
 	fs.DurationVar(&o.fsyncFor, "fsync-for", 3*time.Second, "length of the fsync probe")
@@ -127,6 +129,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.maxWorkers < 1 {
 		return nil, fmt.Errorf("--max-workers must be at least 1")
+	}
+	if o.maxConns < 0 {
+		return nil, fmt.Errorf("--max-connections must be 0 (unbounded) or more")
 	}
 	if o.profile && o.duration < 20*time.Second {
 		return nil, fmt.Errorf("--profile needs --duration ≥ 20s for the 15 s profile (got %s)", o.duration)
@@ -302,7 +307,7 @@ func (h *harness) run(ctx context.Context) error {
 	h.res = &Results{RunID: h.runID, StartedAt: now, Commit: gitCommit(root), Machine: machine(h.runDir),
 		Settings: Settings{Duration: h.opts.duration.String(), StepDuration: h.opts.step.String(), Payments: h.opts.payments,
 			PaymentValue: h.opts.value, StartRate: h.opts.startRate, CeilingRate: h.opts.ceiling, SearchSteps: h.opts.bisections,
-			Scenarios: h.opts.scenarios, MaxWorkers: h.opts.maxWorkers, Stores: strings.Join(h.opts.stores, ",")}}
+			Scenarios: h.opts.scenarios, MaxWorkers: h.opts.maxWorkers, MaxConns: h.opts.maxConns, Stores: strings.Join(h.opts.stores, ",")}}
 	if h.opts.soak > 0 {
 		h.res.Settings.Soak = h.opts.soak.String()
 	}

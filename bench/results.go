@@ -104,6 +104,7 @@ type Settings struct {
 	Scenarios    string  `json:"scenarios"`
 	Soak         string  `json:"soak,omitempty"`
 	MaxWorkers   int     `json:"max_workers"`
+	MaxConns     int     `json:"max_connections,omitempty"`
 	Stores       string  `json:"stores"`
 }
 

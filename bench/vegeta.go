@@ -93,9 +93,11 @@ func parseModVersion(out []byte) string {
 // -lazy reads the targets as the harness streams them on stdin; -max-body 0
 // keeps no response body in the results (status, latency and headers are
 // all the harness reads); -laddr is the stream's own source address (see
-// localAddr).
-func attackArgs(op string, rate int, d time.Duration, initial, max int, laddr, output string) []string {
-	return []string{"attack",
+// localAddr). conns > 0 caps the stream's connections (-max-connections),
+// as a client's connection pool does; 0 leaves them unbounded (vegeta's
+// default), one per request in flight.
+func attackArgs(op string, rate int, d time.Duration, initial, max, conns int, laddr, output string) []string {
+	args := []string{"attack",
 		"-rate", strconv.Itoa(rate) + "/1s",
 		"-duration", d.String(),
 		"-timeout", requestTimeout.String(),
@@ -107,6 +109,10 @@ func attackArgs(op string, rate int, d time.Duration, initial, max int, laddr, o
 		"-name", op,
 		"-output", output,
 	}
+	if conns > 0 {
+		args = append(args, "-max-connections", strconv.Itoa(conns))
+	}
+	return args
 }
 
 // localAddr is the source address of the n-th attack: 127.0.0.2 to
@@ -163,7 +169,7 @@ func (h *harness) runLoad(ctx context.Context, spec loadSpec) (*Scenario, error)
 			stopAll()
 			return nil, err
 		}
-		a, err := startAttack(ctx, h.vegeta, dir, tag, or, spec.Duration, h.maxWorkers, localAddr(h.attacks), gen)
+		a, err := startAttack(ctx, h.vegeta, dir, tag, or, spec.Duration, h.maxWorkers, h.opts.maxConns, localAddr(h.attacks), gen)
 		h.attacks++
 		if err != nil {
 			stopAll()
@@ -231,12 +237,12 @@ func round2(x float64) float64 { return math.Round(100*x) / 100 }
 
 // startAttack starts vegeta attack for one operation's stream and feeds it
 // targets on stdin until it exits.
-func startAttack(ctx context.Context, bin, dir, tag string, or opRate, d time.Duration, maxCap int, laddr string, gen *targetGen) (*attackRun, error) {
+func startAttack(ctx context.Context, bin, dir, tag string, or opRate, d time.Duration, maxCap, conns int, laddr string, gen *targetGen) (*attackRun, error) {
 	initial, max := workers(float64(or.Rate), maxCap)
 	a := &attackRun{op: or.Op, rate: or.Rate,
 		results: filepath.Join(dir, tag+"-"+or.Op+".bin"),
 		log:     filepath.Join(dir, tag+"-"+or.Op+".log")}
-	args := attackArgs(or.Op, or.Rate, d, initial, max, laddr, a.results)
+	args := attackArgs(or.Op, or.Rate, d, initial, max, conns, laddr, a.results)
 	logf, err := os.Create(a.log)
 	if err != nil {
 		return nil, err
