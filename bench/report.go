@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -106,6 +107,10 @@ func (sr *StoreRun) print(w io.Writer) {
 		}
 		for _, e := range sortedKeys(s.Errors) {
 			fmt.Fprintf(w, "%-13s   no answer ×%d: %s\n", "", s.Errors[e], e)
+		}
+		if st := s.StoreLatency; st != nil && st.Writes > 0 {
+			fmt.Fprintf(w, "%-13s   store: %d writes, on disk p50 ≤ %s ms, p99 ≤ %s ms; %d fdatasyncs, p50 ≤ %s ms, p99 ≤ %s ms\n", "",
+				st.Writes, bound(st.WriteWaitP50), bound(st.WriteWaitP99), st.Syncs, bound(st.WALSyncP50), bound(st.WALSyncP99))
 		}
 	}
 	if sr.Added != nil {
@@ -337,4 +342,12 @@ func ints(v []int64) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// bound prints a bucket's upper bound in ms.
+func bound(ms float64) string {
+	if math.IsInf(ms, 1) {
+		return "∞"
+	}
+	return strconv.FormatFloat(ms, 'g', 4, 64)
 }

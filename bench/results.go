@@ -170,6 +170,9 @@ type Scenario struct {
 	// PostgreSQL's pg_stat_wal.wal_sync (server-wide). Absent when the
 	// counter could not be read.
 	StoreSyncs *int64 `json:"store_syncs,omitempty"`
+	// StoreLatency is the SQLite store's own latency during the load, from the
+	// gateway's histograms.
+	StoreLatency *StoreLatency `json:"store_latency,omitempty"`
 	// ResultFiles are the raw vegeta results, kept with --keep.
 	ResultFiles []string `json:"result_files,omitempty"`
 }

@@ -159,7 +159,10 @@ func (s *Store) syncLoop() {
 		pending := b.batch
 		err := s.broken()
 		if err == nil {
-			if err = s.syncWAL(); err != nil {
+			start := time.Now()
+			err = s.syncWAL()
+			s.walSync.Observe(time.Since(start).Seconds())
+			if err != nil {
 				err = fmt.Errorf("%w: %w", errBroken, err)
 				s.brokenErr.CompareAndSwap(nil, &err)
 			}

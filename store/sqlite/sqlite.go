@@ -45,7 +45,15 @@ type Options struct {
 	// ReadConns is the size of the read connection pool; 2*GOMAXPROCS, at
 	// least 4, when zero.
 	ReadConns int
+	// WriteWait, when set, observes every write in seconds, from the call
+	// until its commit is on disk: what a caller of a write waits for.
+	WriteWait Observer
+	// WALSync, when set, observes every fdatasync of the WAL in seconds.
+	WALSync Observer
 }
+
+// Observer takes one measurement; a prometheus.Histogram is one.
+type Observer interface{ Observe(float64) }
 
 // Store is a store.Store on an SQLite file. Its methods are safe for
 // concurrent use.
@@ -59,11 +67,13 @@ type Store struct {
 	wal   *os.File // nil for a database without a file
 
 	maxBatch int
-	ops      chan *op
-	closing  chan struct{}
-	done     chan struct{}
-	once     sync.Once
-	closeErr error
+	// writeWait and walSync are Options' observers, never nil.
+	writeWait, walSync Observer
+	ops                chan *op
+	closing            chan struct{}
+	done               chan struct{}
+	once               sync.Once
+	closeErr           error
 
 	toSync    chan synced
 	syncReady chan struct{}
@@ -128,6 +138,18 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
+// nopObserver observes nothing.
+type nopObserver struct{}
+
+func (nopObserver) Observe(float64) {}
+
+func orNop(o Observer) Observer {
+	if o == nil {
+		return nopObserver{}
+	}
+	return o
+}
+
 // Open opens (creating it if needed) the SQLite database at dsn, a file path
 // or a "file:" URI, and applies the migrations it does not have yet.
 func Open(ctx context.Context, dsn string) (*Store, error) {
@@ -147,6 +169,8 @@ func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
 	}
 	s := &Store{
 		maxBatch:  o.MaxBatch,
+		writeWait: orNop(o.WriteWait),
+		walSync:   orNop(o.WALSync),
 		ops:       make(chan *op),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),

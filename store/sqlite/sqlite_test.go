@@ -496,9 +496,11 @@ func TestLongReadDoesNotStallWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	released := time.Now().Add(time.Second)
+	readerDone := make(chan error, 1)
 	go func() {
 		time.Sleep(time.Until(released))
-		_, _ = conn.ExecContext(ctx, "COMMIT")
+		_, err := conn.ExecContext(ctx, "COMMIT")
+		readerDone <- err
 	}()
 	var slowest time.Duration
 	var writes int
@@ -510,15 +512,16 @@ func TestLongReadDoesNotStallWrites(t *testing.T) {
 	if slowest > 250*time.Millisecond {
 		t.Errorf("slowest of %d writes under a 1 s reader took %v, want < 250ms", writes, slowest)
 	}
-	if st := s.Stats(); st.Restarts == 0 {
-		// Once the reader is gone the WAL starts over again.
-		deadline := time.Now().Add(5 * time.Second)
-		for s.Stats().Restarts == 0 && time.Now().Before(deadline) {
-			write()
-		}
-		if st := s.Stats(); st.Restarts == 0 {
-			t.Errorf("no WAL restart after the reader ended: %+v", st)
-		}
+	// Once the reader is gone the WAL starts over again.
+	if err := <-readerDone; err != nil {
+		t.Fatal(err)
+	}
+	before := s.Stats().Restarts
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().Restarts == before && time.Now().Before(deadline); {
+		write()
+	}
+	if st := s.Stats(); st.Restarts == before {
+		t.Errorf("no WAL restart after the reader ended: %+v", st)
 	}
 }
 

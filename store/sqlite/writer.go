@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/refundgate/refundgate/store"
 )
@@ -37,6 +38,7 @@ func (s *Store) do(ctx context.Context, run func(tx *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	start := time.Now()
 	o := &op{ctx: ctx, run: run, done: make(chan struct{})}
 	select {
 	case s.ops <- o:
@@ -46,6 +48,7 @@ func (s *Store) do(ctx context.Context, run func(tx *wtx) error) error {
 		return ctx.Err()
 	}
 	<-o.done
+	s.writeWait.Observe(time.Since(start).Seconds())
 	return o.err
 }
 

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"sort"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// The SQLite store's own latency histograms on the gateway's /metrics: a
+// scenario's figures are the buckets' growth over its load window.
+const (
+	writeWaitMetric = "refundgate_store_write_wait_seconds"
+	walSyncMetric   = "refundgate_store_wal_sync_seconds"
+)
+
+// buckets is a histogram's cumulative counts by upper bound (seconds),
+// +Inf included.
+type buckets map[float64]uint64
+
+// StoreLatency is what the store's histograms counted during one
+// scenario's load: each write from the call until it was on disk, and each
+// fdatasync of the WAL. Percentiles are bucket upper bounds (ms): "at most".
+type StoreLatency struct {
+	Writes       uint64  `json:"writes"`
+	WriteWaitP50 float64 `json:"write_wait_p50_ms"`
+	WriteWaitP99 float64 `json:"write_wait_p99_ms"`
+	Syncs        uint64  `json:"wal_syncs"`
+	WALSyncP50   float64 `json:"wal_sync_p50_ms"`
+	WALSyncP99   float64 `json:"wal_sync_p99_ms"`
+}
+
+// parseHistograms reads the named histograms from a Prometheus text
+// exposition.
+func parseHistograms(text []byte, names ...string) map[string]buckets {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		return nil
+	}
+	out := map[string]buckets{}
+	for _, name := range names {
+		f := fams[name]
+		if f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetHistogram() == nil {
+			continue
+		}
+		h := f.GetMetric()[0].GetHistogram()
+		b := buckets{math.Inf(1): h.GetSampleCount()}
+		for _, x := range h.GetBucket() {
+			b[x.GetUpperBound()] = x.GetCumulativeCount()
+		}
+		out[name] = b
+	}
+	return out
+}
+
+// growth is after − before, bucket by bucket.
+func growth(before, after buckets) buckets {
+	d := buckets{}
+	for le, n := range after {
+		d[le] = n - before[le]
+	}
+	return d
+}
+
+// quantile is the upper bound (ms) of the first bucket that holds the
+// q-th of the observations; +Inf when only the last one does, 0 when there
+// are none.
+func (b buckets) quantile(q float64) float64 {
+	total := b[math.Inf(1)]
+	if total == 0 {
+		return 0
+	}
+	les := make([]float64, 0, len(b))
+	for le := range b {
+		les = append(les, le)
+	}
+	sort.Float64s(les)
+	want := uint64(math.Ceil(q * float64(total)))
+	for _, le := range les {
+		if b[le] >= want {
+			return le * 1000
+		}
+	}
+	return math.Inf(1)
+}
+
+// storeLatency is a scenario's StoreLatency from two readings of /metrics,
+// or nil when either lacks the histograms (another store, an old gateway).
+func storeLatency(before, after map[string]buckets) *StoreLatency {
+	w0, ok1 := before[writeWaitMetric]
+	w1, ok2 := after[writeWaitMetric]
+	s0, ok3 := before[walSyncMetric]
+	s1, ok4 := after[walSyncMetric]
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return nil
+	}
+	w, s := growth(w0, w1), growth(s0, s1)
+	return &StoreLatency{Writes: w[math.Inf(1)], WriteWaitP50: w.quantile(0.5), WriteWaitP99: w.quantile(0.99),
+		Syncs: s[math.Inf(1)], WALSyncP50: s.quantile(0.5), WALSyncP99: s.quantile(0.99)}
+}
+
+// storeHistograms reads the SQLite store's histograms from the gateway, or
+// nil.
+func (h *harness) storeHistograms() map[string]buckets {
+	if h.store != "sqlite" {
+		return nil
+	}
+	a, err := do("GET", h.gatewayURL+"/metrics", nil, "")
+	if err != nil || a.status != 200 {
+		return nil
+	}
+	return parseHistograms(a.body, writeWaitMetric, walSyncMetric)
+}

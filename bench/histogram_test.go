@@ -1,0 +1,69 @@
+package main
+
+import (
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// TestStoreLatency reads the store's histograms the way the harness does:
+// from a real /metrics answer, before and after a scenario's load, and
+// takes the percentiles of what was observed in between.
+func TestStoreLatency(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	bounds := prometheus.ExponentialBuckets(0.0001, 2, 16)
+	wait := prometheus.NewHistogram(prometheus.HistogramOpts{Name: writeWaitMetric, Buckets: bounds})
+	sync := prometheus.NewHistogram(prometheus.HistogramOpts{Name: walSyncMetric, Buckets: bounds})
+	reg.MustRegister(wait, sync, prometheus.NewCounter(prometheus.CounterOpts{Name: "refundgate_store_wal_syncs_total"}))
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	read := func() map[string]buckets {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return parseHistograms(b, writeWaitMetric, walSyncMetric)
+	}
+	// Before the load: slow writes that must not count.
+	for range 50 {
+		wait.Observe(2)
+	}
+	before := read()
+	// The load: 98 writes of 0.15 ms and 2 of 5 ms; 10 fdatasyncs of 0.3 ms.
+	for range 98 {
+		wait.Observe(0.00015)
+	}
+	wait.Observe(0.005)
+	wait.Observe(0.005)
+	for range 10 {
+		sync.Observe(0.0003)
+	}
+	got := storeLatency(before, read())
+	want := StoreLatency{Writes: 100, WriteWaitP50: 0.2, WriteWaitP99: 6.4, Syncs: 10, WALSyncP50: 0.4, WALSyncP99: 0.4}
+	if got == nil || !near(got.WriteWaitP50, want.WriteWaitP50) || !near(got.WriteWaitP99, want.WriteWaitP99) ||
+		!near(got.WALSyncP50, want.WALSyncP50) || !near(got.WALSyncP99, want.WALSyncP99) || got.Writes != want.Writes || got.Syncs != want.Syncs {
+		t.Fatalf("storeLatency = %+v, want %+v", got, want)
+	}
+	// A gateway without the histograms (PostgreSQL, an older build).
+	if got := storeLatency(before, parseHistograms([]byte("refundgate_store_wal_syncs_total 3\n"), writeWaitMetric)); got != nil {
+		t.Errorf("without histograms: %+v, want nil", got)
+	}
+	if q := (buckets{math.Inf(1): 0}).quantile(0.99); q != 0 {
+		t.Errorf("quantile of nothing = %v, want 0", q)
+	}
+	if q := (buckets{0.001: 0, math.Inf(1): 3}).quantile(0.5); !math.IsInf(q, 1) || bound(q) != "∞" {
+		t.Errorf("quantile past the last bucket = %v (%s), want +Inf", q, bound(q))
+	}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9*math.Max(1, math.Abs(b)) }
