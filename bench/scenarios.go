@@ -248,25 +248,13 @@ func (h *harness) scenarios(ctx context.Context) error {
 			prof = make(chan *Profile, 1)
 			go func() { prof <- h.takeProfile(ctx) }()
 		}
-		// A short search step can pass where the full-length run does not
-		// (the queue builds up slowly): step down until the full run passes
-		// too, keeping the failed attempts in the results.
-		for attempt := 0; ; attempt++ {
-			s, err := h.measure(ctx, loadSpec{Name: "create-max", Rate: max, Duration: o.duration, Mix: mixCreate, Target: "gateway"})
-			if err != nil {
-				return err
-			}
-			if prof != nil {
-				h.cur.Profile = <-prof
-				prof = nil
-			}
-			if s.Pass || attempt == 2 {
-				break
-			}
-			s.Name = fmt.Sprintf("create@%.0f", max)
-			next := stepDown(max, s.Throughput)
-			h.cur.Notes = append(h.cur.Notes, fmt.Sprintf("create-max at %.0f/s failed over %s (%s, %.0f/s answered); retried at %.0f/s", max, o.duration, why(s), s.Throughput, next))
-			max = next
+		var after func()
+		if prof != nil {
+			after = func() { h.cur.Profile = <-prof }
+		}
+		var err error
+		if max, err = h.maxRun(ctx, "create", max, mixCreate, after); err != nil {
+			return err
 		}
 		h.cur.MaxCreateRate = max
 	}
@@ -283,12 +271,12 @@ func (h *harness) scenarios(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		h.cur.MaxReplayRate = rmax
 		if rmax > 0 {
-			if _, err := h.measure(ctx, loadSpec{Name: "replay-max", Rate: rmax, Duration: o.duration, Mix: mixReplay, Target: "gateway"}); err != nil {
+			if rmax, err = h.maxRun(ctx, "replay", rmax, mixReplay, nil); err != nil {
 				return err
 			}
 		}
+		h.cur.MaxReplayRate = rmax
 	}
 	if h.want("read") {
 		rmax, err := h.search(ctx, "read", mixRead, math.Max(o.startRate, 1000))
@@ -296,7 +284,7 @@ func (h *harness) scenarios(ctx context.Context) error {
 			return err
 		}
 		if rmax > 0 {
-			if _, err := h.measure(ctx, loadSpec{Name: "read-max", Rate: rmax, Duration: o.duration, Mix: mixRead, Target: "gateway"}); err != nil {
+			if _, err := h.maxRun(ctx, "read", rmax, mixRead, nil); err != nil {
 				return err
 			}
 		}
@@ -307,6 +295,32 @@ func (h *harness) scenarios(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// maxRun runs <op>-max at the rate a search found, for the full duration.
+// A short search step can pass where the full-length run does not (the
+// queue builds up slowly), so it steps down until the full run passes too,
+// at most twice, keeping each failed attempt in the results as <op>@<rate>.
+// after, if set, runs once the first attempt is done. It returns the rate
+// of the last attempt.
+func (h *harness) maxRun(ctx context.Context, op string, rate float64, mix []share, after func()) (float64, error) {
+	for attempt := 0; ; attempt++ {
+		s, err := h.measure(ctx, loadSpec{Name: op + "-max", Rate: rate, Duration: h.opts.duration, Mix: mix, Target: "gateway"})
+		if err != nil {
+			return 0, err
+		}
+		if after != nil {
+			after()
+			after = nil
+		}
+		if s.Pass || attempt == 2 {
+			return rate, nil
+		}
+		s.Name = fmt.Sprintf("%s@%.0f", op, rate)
+		next := stepDown(rate, s.Throughput)
+		h.cur.Notes = append(h.cur.Notes, fmt.Sprintf("%s-max at %.0f/s failed over %s (%s, %.0f/s answered); retried at %.0f/s", op, rate, h.opts.duration, why(s), s.Throughput, next))
+		rate = next
+	}
 }
 
 // soak runs the fixed-rate create load for --soak and judges memory.
