@@ -273,7 +273,12 @@ func (s *Service) providerProblem(acct *Account, err error, refundID string) err
 	if errors.As(err, &pe) {
 		e.ProviderCode, e.ProviderMessage, e.Fields = pe.ProviderCode, pe.ProviderMessage, pe.Details
 		if pe.Outcome == providers.OutcomeRetryLater {
-			e.Code, e.RetryAfterSeconds = normalize.CodeProviderUnavailable, max(1, int(pe.RetryAfter.Seconds()))
+			// Nothing was applied; the provider asks for a pause: 429 when
+			// it limits our rate, else 503.
+			e.RetryAfterSeconds = max(1, int(pe.RetryAfter.Seconds()))
+			if e.Code != normalize.CodeRateLimited {
+				e.Code = normalize.CodeProviderUnavailable
+			}
 		}
 	}
 	switch e.Code {
@@ -283,6 +288,8 @@ func (s *Service) providerProblem(acct *Account, err error, refundID string) err
 		e.Message = fmt.Sprintf("%s refused refundgate's credentials for account %s", acct.Type, acct.Name)
 	case normalize.CodeProviderUnavailable:
 		e.Message = fmt.Sprintf("%s is not taking requests now; retry later", acct.Name)
+	case normalize.CodeRateLimited:
+		e.Message = fmt.Sprintf("%s is limiting the rate of refundgate's requests; nothing was refunded, retry after %d s", acct.Name, e.RetryAfterSeconds)
 	default:
 		e.Message = fmt.Sprintf("%s answered with an error", acct.Name)
 	}

@@ -334,7 +334,7 @@ func TestErrorClassification(t *testing.T) {
 			[]normalize.FieldError{{Field: "reference", Code: "70004", Message: "bad udf"}}},
 		{"unknown 422 code", 422, `{"errorCode":"83999","message":"Something new"}`, normalize.CodeRefundDeclined, providers.OutcomeDeclined, "83999", "Something new", nil},
 		{"409 html", 409, `<html>conflict</html>`, normalize.CodeRefundDeclined, providers.OutcomeDeclined, "", "", nil},
-		{"429", 429, `{"message":"slow down"}`, normalize.CodeProviderUnavailable, providers.OutcomeRetryLater, "", "slow down", nil},
+		{"429", 429, `{"message":"slow down"}`, normalize.CodeRateLimited, providers.OutcomeRetryLater, "", "slow down", nil},
 		{"500", 500, `{"errorCode":"50000","message":"Internal server error"}`, normalize.CodeProviderError, providers.OutcomeUnknown, "50000", "Internal server error", nil},
 		{"502 html", 502, `<html>bad gateway</html>`, normalize.CodeProviderError, providers.OutcomeUnknown, "", "", nil},
 		{"302", 302, ``, normalize.CodeProviderError, providers.OutcomeUnknown, "", "", nil},

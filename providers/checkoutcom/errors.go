@@ -47,7 +47,7 @@ var fields = map[string]string{
 
 // classify turns a non-2xx answer into a *providers.Error. Table, in order:
 //
-//	429                          provider_unavailable   retry later
+//	429                          rate_limited           retry later
 //	5xx, 1xx, 3xx                provider_error         unknown (may be applied)
 //	401, 403, errorCode 80001    provider_auth_failed   declined
 //	errorCode 83014, or 404      payment_not_found      declined
@@ -68,7 +68,7 @@ func classify(resp *providers.Response, call providers.Call) error {
 	k, isKnown := codes[pcode]
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
-		code, outcome = normalize.CodeProviderUnavailable, providers.OutcomeRetryLater
+		code, outcome = normalize.CodeRateLimited, providers.OutcomeRetryLater
 	case resp.StatusCode >= 500 || resp.StatusCode < 400:
 		code, outcome = normalize.CodeProviderError, providers.OutcomeUnknown
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:

@@ -24,7 +24,7 @@ func classify(resp *providers.Response, call providers.Call) error {
 	code, outcome := codes[e.Error.Code], providers.OutcomeDeclined
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
-		code, outcome = normalize.CodeProviderUnavailable, providers.OutcomeRetryLater
+		code, outcome = normalize.CodeRateLimited, providers.OutcomeRetryLater
 	case resp.StatusCode >= 500 || resp.StatusCode < 400:
 		// A 5xx, or an answer we do not understand, may hide an applied refund.
 		code, outcome = normalize.CodeProviderError, providers.OutcomeUnknown

@@ -57,14 +57,16 @@ func parseError(body []byte) apiError {
 //	400 request.invalid          validation_failed + details declined
 //	409 (key in flight)          provider_unavailable        retry later
 //	422 idempotency-key.mismatch provider_error              unknown: an earlier attempt may have landed
-//	429                          provider_unavailable        retry later
+//	429                          rate_limited                retry later
 //	5xx, 1xx–3xx                 provider_error              unknown
 //	other 4xx                    by errorCode, else provider_error, declined
 func classify(resp *providers.Response, call providers.Call) error {
 	e := parseError(resp.Body)
 	code, outcome := codes[e.ErrorCode], providers.OutcomeDeclined
 	switch s := resp.StatusCode; {
-	case s == http.StatusTooManyRequests, s == http.StatusConflict:
+	case s == http.StatusTooManyRequests:
+		code, outcome = normalize.CodeRateLimited, providers.OutcomeRetryLater
+	case s == http.StatusConflict:
 		code, outcome = normalize.CodeProviderUnavailable, providers.OutcomeRetryLater
 	case s >= 500 || s < 400:
 		code, outcome = normalize.CodeProviderError, providers.OutcomeUnknown

@@ -369,7 +369,7 @@ func TestErrors(t *testing.T) {
 		{"404 html", 404, []byte(`<html>not found</html>`), normalize.CodeProviderError, providers.OutcomeDeclined, "", nil},
 		{"409 in flight", 409, []byte(`{"errorCode":"request.conflict","message":"in flight"}`), normalize.CodeProviderUnavailable, providers.OutcomeRetryLater, "request.conflict", nil},
 		{"422 key mismatch", 422, []byte(`{"errorCode":"idempotency-key.mismatch","message":"mismatch"}`), normalize.CodeProviderError, providers.OutcomeUnknown, "idempotency-key.mismatch", nil},
-		{"429", 429, []byte(`{"message":"slow down"}`), normalize.CodeProviderUnavailable, providers.OutcomeRetryLater, "", nil},
+		{"429", 429, []byte(`{"message":"slow down"}`), normalize.CodeRateLimited, providers.OutcomeRetryLater, "", nil},
 		{"500", 500, []byte(`{"errorCode":"unexpected_error"}`), normalize.CodeProviderError, providers.OutcomeUnknown, "unexpected_error", nil},
 		{"502 html", 502, []byte(`<html>bad gateway</html>`), normalize.CodeProviderError, providers.OutcomeUnknown, "", nil},
 		{"302", 302, nil, normalize.CodeProviderError, providers.OutcomeUnknown, "", nil},

@@ -82,7 +82,7 @@ const mismatchMessage = "the idempotency key was reused with a different payload
 //	404 (unknown checkout)               payment_not_found           declined
 //	409 (same key in flight)             provider_unavailable        retry later
 //	422 (same key, other payload)        internal_error              unknown: the first may have landed
-//	429                                  provider_unavailable        retry later
+//	429                                  rate_limited                retry later
 //	400 checkout_already_refunded        payment_fully_refunded      declined (also while a refund settles)
 //	400 refund_amount_exceeds_balance    amount_exceeds_refundable   declined
 //	400 partial_refunds_not_enabled      partial_refund_unsupported  declined
@@ -95,7 +95,9 @@ func classify(resp *providers.Response, call providers.Call) error {
 	pcode, pmsg := parseError(resp.Body)
 	code, outcome := codes[strings.ToLower(pcode)], providers.OutcomeDeclined
 	switch s := resp.StatusCode; {
-	case s == http.StatusTooManyRequests, s == http.StatusConflict:
+	case s == http.StatusTooManyRequests:
+		code, outcome = normalize.CodeRateLimited, providers.OutcomeRetryLater
+	case s == http.StatusConflict:
 		code, outcome = normalize.CodeProviderUnavailable, providers.OutcomeRetryLater
 	case s >= 500 || s < 400:
 		code, outcome = normalize.CodeProviderError, providers.OutcomeUnknown

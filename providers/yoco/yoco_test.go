@@ -423,7 +423,7 @@ func TestErrors(t *testing.T) {
 		{"409 plain text", http.StatusConflict, []byte("Conflict"), normalize.CodeProviderUnavailable, providers.OutcomeRetryLater, ""},
 		{"422 mismatch", http.StatusUnprocessableEntity, golden(t, "error_idempotency_mismatch.json"), normalize.CodeInternal, providers.OutcomeUnknown, "idempotency_key_mismatch"},
 		{"422 no body", http.StatusUnprocessableEntity, nil, normalize.CodeInternal, providers.OutcomeUnknown, ""},
-		{"429", http.StatusTooManyRequests, nil, normalize.CodeProviderUnavailable, providers.OutcomeRetryLater, ""},
+		{"429", http.StatusTooManyRequests, nil, normalize.CodeRateLimited, providers.OutcomeRetryLater, ""},
 		{"400 already refunded", http.StatusBadRequest, golden(t, "error_already_refunded.json"), normalize.CodePaymentFullyRefunded, providers.OutcomeDeclined, "checkout_already_refunded"},
 		{"400 exceeds", http.StatusBadRequest, yocoErr("refund_amount_exceeds_balance", "too much"), normalize.CodeAmountExceedsRefundable, providers.OutcomeDeclined, "refund_amount_exceeds_balance"},
 		{"400 partial off", http.StatusBadRequest, yocoErr("partial_refunds_not_enabled", "off"), normalize.CodePartialRefundUnsupported, providers.OutcomeDeclined, "partial_refunds_not_enabled"},
