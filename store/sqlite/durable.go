@@ -40,8 +40,8 @@ import (
 //
 // Checkpoints (copying WAL frames into the database file, with its own
 // fsyncs) run in a goroutine of their own on a separate connection, so the
-// writer does not wait for them; it only rewinds the WAL now and then (see
-// restartWAL), a few milliseconds every few seconds under load.
+// writer does not wait for them; it only rewinds the WAL once it has grown
+// past 64 MiB and the checkpointer has caught up (see restartWAL).
 
 // errBroken wraps the sticky error of a store whose WAL could not be synced.
 var errBroken = errors.New("sqlite: store unusable after a failed fsync of the WAL; restart the gateway")
@@ -194,7 +194,7 @@ func (s *Store) broken() error {
 
 // checkpointLoop copies the WAL into the database file in the background,
 // at most every checkpointEvery, whenever the writer committed something,
-// and tells the writer how long the WAL has grown (see restartWAL). Once
+// and tells the writer when to restart the WAL (see restartWAL). Once
 // the WAL is past the restart threshold it runs again after every commit
 // instead, until a pass had little left to copy; then it tells the writer
 // that a restart now is cheap.
@@ -218,7 +218,6 @@ func (s *Store) checkpointLoop() {
 			s.stats.checkpointFailures.Add(1)
 			s.caughtUp.Store(false)
 		} else {
-			s.walFrames.Store(frames)
 			// The frames this pass copied; after a restart the WAL's
 			// counts start again from zero.
 			n := copied
@@ -269,14 +268,14 @@ const catchUpFrames = 512
 //   - It restarts only once the checkpointer has caught up (see
 //     checkpointLoop), so what is left to copy is what was committed during
 //     one short pass, not the 100 ms since the last one: on a long soak,
-//     restarts that copied that backlog held the writer 20–60 ms, once a
+//     restarts that copied that backlog held the writer 20–90 ms, once a
 //     second, and set the p99 of every write.
 //   - It is skipped while the checkpointer is copying.
 //   - It runs without a busy timeout: when a reader still uses old frames
 //     it gives up at once, instead of sleeping in SQLite's busy handler for
 //     as long as that reader lasts, and is tried again after the next pass.
 func (s *Store) restartWAL() {
-	if s.walFrames.Load() < s.restartFrames || !s.caughtUp.Load() {
+	if !s.caughtUp.Load() {
 		return
 	}
 	if !s.ckptMu.TryLock() {
@@ -297,7 +296,6 @@ func (s *Store) restartWAL() {
 		return
 	}
 	if busy == 0 {
-		s.walFrames.Store(0)
 		s.stats.restarts.Add(1)
 	}
 }

@@ -85,10 +85,9 @@ type Store struct {
 	ckptKick chan struct{}
 	ckptStop chan struct{}
 	ckptDone chan struct{}
-	// walFrames is the WAL's length as the last checkpoint saw it;
-	// caughtUp says that pass left little for a restart to copy.
-	walFrames atomic.Int64
-	caughtUp  atomic.Bool
+	// caughtUp says the last checkpoint pass found the WAL past the
+	// restart threshold and left little for a restart to copy.
+	caughtUp atomic.Bool
 	// ckptMu is held by whichever of the checkpointer and the writer's
 	// restart is copying frames, so that they never wait for each other
 	// inside SQLite.
