@@ -37,15 +37,15 @@ func TestStepDown(t *testing.T) {
 }
 
 func TestParseVmRSS(t *testing.T) {
-	kb, err := parseVmRSS([]byte("Name:\trefundgate\nVmPeak:\t  900 kB\nVmRSS:\t   51234 kB\nThreads: 9\n"))
-	if err != nil || kb != 51234 {
-		t.Fatalf("parseVmRSS = %d, %v", kb, err)
+	x, err := parseStatus([]byte("Name:\trefundgate\nVmPeak:\t  900 kB\nVmRSS:\t   51234 kB\nRssAnon:\t   30000 kB\nRssFile:\t   21000 kB\nRssShmem:\t     234 kB\nThreads: 9\n"))
+	if err != nil || x.KB != 51234 || x.AnonKB != 30000 || x.FileKB != 21234 {
+		t.Fatalf("parseStatus = %+v, %v", x, err)
 	}
-	if _, err := parseVmRSS([]byte("Name: x\n")); err == nil {
+	if _, err := parseStatus([]byte("Name: x\n")); err == nil {
 		t.Error("no VmRSS accepted")
 	}
-	if kb, err := readRSS(os.Getpid()); err != nil || kb <= 0 {
-		t.Errorf("readRSS(self) = %d, %v", kb, err)
+	if x, err := sampleMemory(os.Getpid(), ""); err != nil || x.KB <= 0 {
+		t.Errorf("sampleMemory(self) = %+v, %v", x, err)
 	}
 }
 

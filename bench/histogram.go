@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"math"
 	"sort"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // The SQLite store's own latency histograms on the gateway's /metrics: a
@@ -35,23 +31,15 @@ type StoreLatency struct {
 // parseHistograms reads the named histograms from a Prometheus text
 // exposition.
 func parseHistograms(text []byte, names ...string) map[string]buckets {
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(text))
-	if err != nil {
+	m := parseMetrics(text)
+	if m == nil {
 		return nil
 	}
 	out := map[string]buckets{}
 	for _, name := range names {
-		f := fams[name]
-		if f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetHistogram() == nil {
-			continue
+		if b, ok := m.histogram(name); ok {
+			out[name] = b
 		}
-		h := f.GetMetric()[0].GetHistogram()
-		b := buckets{math.Inf(1): h.GetSampleCount()}
-		for _, x := range h.GetBucket() {
-			b[x.GetUpperBound()] = x.GetCumulativeCount()
-		}
-		out[name] = b
 	}
 	return out
 }
@@ -108,9 +96,9 @@ func (h *harness) storeHistograms() map[string]buckets {
 	if h.store != "sqlite" {
 		return nil
 	}
-	a, err := do("GET", h.gatewayURL+"/metrics", nil, "")
-	if err != nil || a.status != 200 {
+	text := metricsText(h.gatewayURL + "/metrics")
+	if text == nil {
 		return nil
 	}
-	return parseHistograms(a.body, writeWaitMetric, walSyncMetric)
+	return parseHistograms(text, writeWaitMetric, walSyncMetric)
 }

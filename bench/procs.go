@@ -160,22 +160,14 @@ type rssSample struct {
 	HeapKB, Goroutines int64
 }
 
-func readRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseVmRSS(b)
-}
-
-// parseVmRSS reads the VmRSS line of /proc/<pid>/status, in KB.
-func parseVmRSS(status []byte) (int64, error) {
+// parseStatus reads VmRSS and its parts from /proc/<pid>/status.
+func parseStatus(status []byte) (rssSample, error) {
 	f := statusFields(status)
 	kb, ok := f["VmRSS"]
 	if !ok {
-		return 0, errors.New("no VmRSS line")
+		return rssSample{}, errors.New("no VmRSS line")
 	}
-	return kb, nil
+	return rssSample{KB: kb, AnonKB: f["RssAnon"], FileKB: f["RssFile"] + f["RssShmem"]}, nil
 }
 
 // statusFields reads the "Name: N kB" lines of /proc/<pid>/status.
@@ -204,23 +196,21 @@ func sampleMemory(pid int, metricsURL string) (rssSample, error) {
 	if err != nil {
 		return rssSample{}, err
 	}
-	f := statusFields(b)
-	kb, ok := f["VmRSS"]
-	if !ok {
-		return rssSample{}, errors.New("no VmRSS line")
+	x, err := parseStatus(b)
+	if err != nil {
+		return rssSample{}, err
 	}
-	x := rssSample{At: time.Now(), KB: kb, AnonKB: f["RssAnon"], FileKB: f["RssFile"] + f["RssShmem"], HeapKB: -1, Goroutines: -1}
+	x.At, x.HeapKB, x.Goroutines = time.Now(), -1, -1
 	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		x.FDs = len(fds)
 	}
 	if metricsURL != "" {
-		if a, err := do("GET", metricsURL, nil, ""); err == nil && a.status == 200 {
-			if v, ok := promCounter(a.body, "go_memstats_heap_inuse_bytes"); ok {
-				x.HeapKB = v / 1024
-			}
-			if v, ok := promCounter(a.body, "go_goroutines"); ok {
-				x.Goroutines = v
-			}
+		m := parseMetrics(metricsText(metricsURL))
+		if v, ok := m.value("go_memstats_heap_inuse_bytes"); ok {
+			x.HeapKB = v / 1024
+		}
+		if v, ok := m.value("go_goroutines"); ok {
+			x.Goroutines = v
 		}
 	}
 	return x, nil

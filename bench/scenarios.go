@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -112,28 +111,9 @@ func idle(prev, cur map[string]float64) bool {
 func (h *harness) storeSyncs() (int64, bool) {
 	switch h.store {
 	case "sqlite":
-		a, err := do("GET", h.gatewayURL+"/metrics", nil, "")
-		if err != nil || a.status != http.StatusOK {
-			return 0, false
-		}
-		return promCounter(a.body, "refundgate_store_wal_syncs_total")
+		return promCounter(metricsText(h.gatewayURL+"/metrics"), "refundgate_store_wal_syncs_total")
 	case "postgres":
 		return h.pgWALSyncs()
-	}
-	return 0, false
-}
-
-// promCounter reads an unlabelled sample of the Prometheus text format.
-func promCounter(text []byte, name string) (int64, bool) {
-	for _, line := range strings.Split(string(text), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == name {
-			v, err := strconv.ParseFloat(f[1], 64)
-			if err != nil {
-				return 0, false
-			}
-			return int64(v), true
-		}
 	}
 	return 0, false
 }
