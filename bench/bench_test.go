@@ -128,10 +128,19 @@ func TestConfigYAML(t *testing.T) {
 	}
 }
 
-func TestFsyncRate(t *testing.T) {
-	r, err := fsyncRate(t.TempDir(), 50*time.Millisecond)
-	if err != nil || r <= 0 {
-		t.Fatalf("fsyncRate = %v, %v", r, err)
+func TestFsyncProbe(t *testing.T) {
+	p, err := fsyncProbe(t.TempDir(), 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.PerSec <= 0 || p.P50 <= 0 || p.P50 > p.P99 || p.P99 > p.P999 || p.P999 > p.Max {
+		t.Errorf("probe = %+v: want a positive rate and ordered percentiles", *p)
+	}
+	if p.Stalls == 0 && p.StallMS != 0 || p.Stalls > 0 && p.StallMS < float64(p.Stalls)*ms(int64(stallAfter)) {
+		t.Errorf("probe = %+v: stall time does not match the stall count", *p)
+	}
+	if _, err := fsyncProbe(filepath.Join(t.TempDir(), "missing"), time.Millisecond); err == nil {
+		t.Error("a probe in a missing directory succeeded")
 	}
 }
 

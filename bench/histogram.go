@@ -26,6 +26,10 @@ type StoreLatency struct {
 	Syncs        uint64  `json:"wal_syncs"`
 	WALSyncP50   float64 `json:"wal_sync_p50_ms"`
 	WALSyncP99   float64 `json:"wal_sync_p99_ms"`
+	// WALSyncStalls counts the fdatasyncs above the bucket that holds
+	// stallAfter (51.2 ms with the gateway's buckets): the disk's stalls,
+	// during which no write can be acknowledged.
+	WALSyncStalls uint64 `json:"wal_sync_stalls"`
 }
 
 // parseHistograms reads the named histograms from a Prometheus text
@@ -87,7 +91,23 @@ func storeLatency(before, after map[string]buckets) *StoreLatency {
 	}
 	w, s := growth(w0, w1), growth(s0, s1)
 	return &StoreLatency{Writes: w[math.Inf(1)], WriteWaitP50: w.quantile(0.5), WriteWaitP99: w.quantile(0.99),
-		Syncs: s[math.Inf(1)], WALSyncP50: s.quantile(0.5), WALSyncP99: s.quantile(0.99)}
+		Syncs: s[math.Inf(1)], WALSyncP50: s.quantile(0.5), WALSyncP99: s.quantile(0.99), WALSyncStalls: s.above(stallAfter.Seconds())}
+}
+
+// above counts the observations above the first bucket whose upper bound
+// is at least v (seconds).
+func (b buckets) above(v float64) uint64 {
+	les := make([]float64, 0, len(b))
+	for le := range b {
+		les = append(les, le)
+	}
+	sort.Float64s(les)
+	for _, le := range les {
+		if le >= v {
+			return b[math.Inf(1)] - b[le]
+		}
+	}
+	return 0
 }
 
 // storeHistograms reads the SQLite store's histograms from the gateway, or

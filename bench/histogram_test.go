@@ -39,19 +39,24 @@ func TestStoreLatency(t *testing.T) {
 		wait.Observe(2)
 	}
 	before := read()
-	// The load: 98 writes of 0.15 ms and 2 of 5 ms; 10 fdatasyncs of 0.3 ms.
+	// The load: 98 writes of 0.15 ms and 2 of 5 ms; 10 fdatasyncs of 0.3 ms
+	// and two stalls, of 60 ms and 400 ms (a sync of 51 ms is not one).
 	for range 98 {
 		wait.Observe(0.00015)
 	}
 	wait.Observe(0.005)
 	wait.Observe(0.005)
-	for range 10 {
+	for range 97 {
 		sync.Observe(0.0003)
 	}
+	sync.Observe(0.051)
+	sync.Observe(0.06)
+	sync.Observe(0.4)
 	got := storeLatency(before, read())
-	want := StoreLatency{Writes: 100, WriteWaitP50: 0.2, WriteWaitP99: 6.4, Syncs: 10, WALSyncP50: 0.4, WALSyncP99: 0.4}
+	want := StoreLatency{Writes: 100, WriteWaitP50: 0.2, WriteWaitP99: 6.4, Syncs: 100, WALSyncP50: 0.4, WALSyncP99: 102.4, WALSyncStalls: 2}
 	if got == nil || !near(got.WriteWaitP50, want.WriteWaitP50) || !near(got.WriteWaitP99, want.WriteWaitP99) ||
-		!near(got.WALSyncP50, want.WALSyncP50) || !near(got.WALSyncP99, want.WALSyncP99) || got.Writes != want.Writes || got.Syncs != want.Syncs {
+		!near(got.WALSyncP50, want.WALSyncP50) || !near(got.WALSyncP99, want.WALSyncP99) || got.Writes != want.Writes || got.Syncs != want.Syncs ||
+		got.WALSyncStalls != want.WALSyncStalls {
 		t.Fatalf("storeLatency = %+v, want %+v", got, want)
 	}
 	// A gateway without the histograms (PostgreSQL, an older build).

@@ -3,38 +3,71 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
 
-// fsyncRate appends 4 KiB and fsyncs it in a loop in dir for d, and returns
-// fsyncs per second: the ceiling of a store that commits with one fsync per
-// transaction.
-func fsyncRate(dir string, d time.Duration) (float64, error) {
+// FsyncProbe is what the disk did under the simplest durable workload: 4
+// KiB appended and fsynced, one after another. PerSec is the ceiling of a
+// store that commits with one fsync per transaction; the latencies (ms)
+// show the disk's own tail, which no store on it can beat: a durable
+// commit waits for the fsync it is in, and while one fsync stalls, every
+// commit behind it waits too.
+type FsyncProbe struct {
+	PerSec float64 `json:"per_sec"`
+	P50    float64 `json:"p50_ms"`
+	P99    float64 `json:"p99_ms"`
+	P999   float64 `json:"p999_ms"`
+	Max    float64 `json:"max_ms"`
+	// Stalls counts the fsyncs that took longer than stallAfter, StallMS
+	// their total time.
+	Stalls  int     `json:"stalls"`
+	StallMS float64 `json:"stall_ms"`
+}
+
+// stallAfter is how long an fsync takes for the probe to call it a stall:
+// ten times the p99 the budget allows a whole refund.
+const stallAfter = 50 * time.Millisecond
+
+// fsyncProbe appends 4 KiB and fsyncs it in a loop in dir for d.
+func fsyncProbe(dir string, d time.Duration) (*FsyncProbe, error) {
 	f, err := os.CreateTemp(dir, "fsync-probe-*")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	name := f.Name()
 	defer os.Remove(name)
 	defer f.Close()
 	buf := bytes.Repeat([]byte{0xa5}, 4096)
-	n := 0
+	var took []time.Duration
+	p := &FsyncProbe{}
 	start := time.Now()
 	for time.Since(start) < d {
+		t := time.Now()
 		if _, err := f.Write(buf); err != nil {
-			return 0, err
+			return nil, err
 		}
 		if err := f.Sync(); err != nil {
-			return 0, err
+			return nil, err
 		}
-		n++
+		dt := time.Since(t)
+		took = append(took, dt)
+		if dt > stallAfter {
+			p.Stalls++
+			p.StallMS += ms(int64(dt))
+		}
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	p.PerSec = float64(len(took)) / time.Since(start).Seconds()
+	slices.Sort(took)
+	at := func(q float64) float64 { return ms(int64(took[min(len(took)-1, int(q*float64(len(took))))])) }
+	p.P50, p.P99, p.P999, p.Max = at(0.5), at(0.99), at(0.999), ms(int64(took[len(took)-1]))
+	return p, nil
 }
 
 func machine(dataDir string) Machine {
@@ -98,4 +131,9 @@ func gitCommit(root string) string {
 		c += "+dirty"
 	}
 	return c
+}
+
+func (p *FsyncProbe) String() string {
+	return fmt.Sprintf("%.0f/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.1f ms; %d stalls over %s (%.0f ms in all)",
+		p.PerSec, p.P50, p.P99, p.P999, p.Max, p.Stalls, stallAfter, p.StallMS)
 }

@@ -110,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.maxConns, "max-connections", 0, "cap on each stream's connections to the gateway, like a client's pool (vegeta -max-connections); 0: unbounded, one per request in flight")
 	fs.StringVar(&o.out, "out", "", "output directory (default <repo>/bench/out)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's data directory (SQLite file) and the raw vegeta results afterwards")
-	fs.DurationVar(&o.fsyncFor, "fsync-for", 3*time.Second, "length of the fsync probe")
+	fs.DurationVar(&o.fsyncFor, "fsync-for", 10*time.Second, "length of the fsync probe (its stalls come seconds apart)")
 	fs.IntVar(&o.replayKeys, "replay-keys", 10, "distinct keys the replay scenario replays")
 	fs.IntVar(&o.readRefunds, "read-refunds", 200, "refunds created up front for GET /v1/refunds/{id}")
 	fs.StringVar(&o.tool, "tool", "auto", "load generator: auto (vegeta, installed if missing, else wrk), vegeta or wrk")
@@ -433,12 +433,12 @@ func (h *harness) runStore(ctx context.Context, store string) error {
 	}
 	if fsyncDir != "" {
 		h.printf("fsync probe: 4 KiB append + fsync for %s in %s", h.opts.fsyncFor, fsyncDir)
-		r, err := fsyncRate(fsyncDir, h.opts.fsyncFor)
+		p, err := fsyncProbe(fsyncDir, h.opts.fsyncFor)
 		if err != nil {
 			return fmt.Errorf("fsync probe: %w", err)
 		}
-		h.cur.FsyncPerSec, h.cur.FsyncDir = r, fsyncDir
-		h.printf("fsync: %.0f/s", r)
+		h.cur.FsyncPerSec, h.cur.Fsync, h.cur.FsyncDir = p.PerSec, p, fsyncDir
+		h.printf("fsync: %s", p)
 	} else {
 		h.printf("fsync probe: %s", h.cur.FsyncNote)
 	}

@@ -65,7 +65,11 @@ func (sr *StoreRun) print(w io.Writer) {
 		}
 	}
 	if sr.FsyncPerSec > 0 {
-		fmt.Fprintf(w, "disk: %.0f fsync/s (4 KiB append + fsync in %s)", sr.FsyncPerSec, sr.FsyncDir)
+		if sr.Fsync != nil {
+			fmt.Fprintf(w, "disk: 4 KiB append + fsync in %s: %s", sr.FsyncDir, sr.Fsync)
+		} else {
+			fmt.Fprintf(w, "disk: %.0f fsync/s (4 KiB append + fsync in %s)", sr.FsyncPerSec, sr.FsyncDir)
+		}
 		if sr.FsyncNote != "" {
 			fmt.Fprintf(w, "; %s", sr.FsyncNote)
 		}
@@ -109,8 +113,8 @@ func (sr *StoreRun) print(w io.Writer) {
 			fmt.Fprintf(w, "%-13s   no answer ×%d: %s\n", "", s.Errors[e], e)
 		}
 		if st := s.StoreLatency; st != nil && st.Writes > 0 {
-			fmt.Fprintf(w, "%-13s   store: %d writes, on disk p50 ≤ %s ms, p99 ≤ %s ms; %d fdatasyncs, p50 ≤ %s ms, p99 ≤ %s ms\n", "",
-				st.Writes, bound(st.WriteWaitP50), bound(st.WriteWaitP99), st.Syncs, bound(st.WALSyncP50), bound(st.WALSyncP99))
+			fmt.Fprintf(w, "%-13s   store: %d writes, on disk p50 ≤ %s ms, p99 ≤ %s ms; %d fdatasyncs, p50 ≤ %s ms, p99 ≤ %s ms, %d over %s\n", "",
+				st.Writes, bound(st.WriteWaitP50), bound(st.WriteWaitP99), st.Syncs, bound(st.WALSyncP50), bound(st.WALSyncP99), st.WALSyncStalls, stallAfter)
 		}
 	}
 	if sr.Added != nil {

@@ -45,9 +45,10 @@ type StoreRun struct {
 	// FsyncPerSec is the raw rate of 4 KiB append + fsync in FsyncDir, on
 	// the store's disk, measured right before the store's scenarios;
 	// FsyncNote says why it was not measured, or where.
-	FsyncPerSec float64 `json:"fsync_per_sec"`
-	FsyncDir    string  `json:"fsync_dir,omitempty"`
-	FsyncNote   string  `json:"fsync_note,omitempty"`
+	FsyncPerSec float64     `json:"fsync_per_sec"`
+	Fsync       *FsyncProbe `json:"fsync,omitempty"`
+	FsyncDir    string      `json:"fsync_dir,omitempty"`
+	FsyncNote   string      `json:"fsync_note,omitempty"`
 
 	// Searches are the step searches for a maximum rate, by scenario.
 	Searches map[string]*Search `json:"searches,omitempty"`
