@@ -54,7 +54,8 @@ func TestParseVmRSS(t *testing.T) {
 // goroutines from a real /metrics answer.
 func TestSampleMemory(t *testing.T) {
 	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, "# TYPE go_goroutines gauge\ngo_goroutines 42\n# TYPE go_memstats_heap_inuse_bytes gauge\ngo_memstats_heap_inuse_bytes 8.388608e+06\n")
+		fmt.Fprint(w, "# TYPE go_goroutines gauge\ngo_goroutines 42\n# TYPE go_memstats_heap_inuse_bytes gauge\ngo_memstats_heap_inuse_bytes 8.388608e+06\n"+
+			"# TYPE go_memstats_sys_bytes gauge\ngo_memstats_sys_bytes 2.097152e+07\n# TYPE go_memstats_heap_released_bytes gauge\ngo_memstats_heap_released_bytes 4.194304e+06\n")
 	}))
 	defer metrics.Close()
 	x, err := sampleMemory(os.Getpid(), metrics.URL)
@@ -67,12 +68,15 @@ func TestSampleMemory(t *testing.T) {
 	if x.FDs < 3 {
 		t.Errorf("%d open fds, want stdin/stdout/stderr at least", x.FDs)
 	}
-	if x.HeapKB != 8192 || x.Goroutines != 42 {
-		t.Errorf("heap %d KB, %d goroutines; want 8192, 42", x.HeapKB, x.Goroutines)
+	if x.HeapKB != 8192 || x.GoKB != 16384 || x.Goroutines != 42 {
+		t.Errorf("heap %d KB, Go runtime %d KB, %d goroutines; want 8192, 16384 (20 MiB less 4 released), 42", x.HeapKB, x.GoKB, x.Goroutines)
 	}
 	metrics.Close()
-	if x, err := sampleMemory(os.Getpid(), metrics.URL); err != nil || x.HeapKB != -1 || x.Goroutines != -1 {
+	if x, err := sampleMemory(os.Getpid(), metrics.URL); err != nil || x.HeapKB != -1 || x.GoKB != -1 || x.Goroutines != -1 {
 		t.Errorf("without /metrics: %+v, %v; want -1 for heap and goroutines", x, err)
+	}
+	if got := mibs(outsideGo([]int64{30720, 30720, -1}, []int64{20480, -1, 20480})); got != "10.0 - -" {
+		t.Errorf("outside Go: %q", got)
 	}
 	if got := mibs([]int64{1536, -1}) + " / " + ints([]int64{7, -1}); got != "1.5 - / 7 -" {
 		t.Errorf("printed %q", got)

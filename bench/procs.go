@@ -155,9 +155,12 @@ type rssSample struct {
 	// files: the binary, SQLite's wal-index).
 	AnonKB, FileKB int64
 	FDs            int
-	// HeapKB is go_memstats_heap_inuse_bytes, Goroutines go_goroutines;
-	// -1 when /metrics did not answer.
-	HeapKB, Goroutines int64
+	// HeapKB is go_memstats_heap_inuse_bytes, GoKB what the Go runtime holds
+	// from the OS (go_memstats_sys_bytes less heap_released_bytes: heap,
+	// stacks, runtime metadata), Goroutines go_goroutines; -1 when /metrics
+	// did not answer. AnonKB − GoKB is then memory outside the Go runtime
+	// (SQLite's page caches and allocations, through modernc's libc).
+	HeapKB, GoKB, Goroutines int64
 }
 
 // parseStatus reads VmRSS and its parts from /proc/<pid>/status.
@@ -200,7 +203,7 @@ func sampleMemory(pid int, metricsURL string) (rssSample, error) {
 	if err != nil {
 		return rssSample{}, err
 	}
-	x.At, x.HeapKB, x.Goroutines = time.Now(), -1, -1
+	x.At, x.HeapKB, x.GoKB, x.Goroutines = time.Now(), -1, -1, -1
 	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		x.FDs = len(fds)
 	}
@@ -208,6 +211,11 @@ func sampleMemory(pid int, metricsURL string) (rssSample, error) {
 		m := parseMetrics(metricsText(metricsURL))
 		if v, ok := m.value("go_memstats_heap_inuse_bytes"); ok {
 			x.HeapKB = v / 1024
+		}
+		sys, ok1 := m.value("go_memstats_sys_bytes")
+		released, ok2 := m.value("go_memstats_heap_released_bytes")
+		if ok1 && ok2 {
+			x.GoKB = (sys - released) / 1024
 		}
 		if v, ok := m.value("go_goroutines"); ok {
 			x.Goroutines = v

@@ -134,6 +134,8 @@ func (sr *StoreRun) print(w io.Writer) {
 		fmt.Fprintf(w, "                 anon MiB %s\n", mibs(sr.Soak.AnonCurve))
 		fmt.Fprintf(w, "                 files MiB %s\n", mibs(sr.Soak.FileCurve))
 		fmt.Fprintf(w, "                 Go heap in use MiB %s\n", mibs(sr.Soak.HeapCurve))
+		fmt.Fprintf(w, "                 Go runtime MiB %s\n", mibs(sr.Soak.GoCurve))
+		fmt.Fprintf(w, "                 anon outside Go MiB %s\n", mibs(outsideGo(sr.Soak.AnonCurve, sr.Soak.GoCurve)))
 		fmt.Fprintf(w, "                 goroutines %s\n", ints(sr.Soak.GoroutineCurve))
 		fmt.Fprintf(w, "                 open fds %s\n", ints(sr.Soak.FDCurve))
 	}
@@ -334,6 +336,19 @@ func mibs(v []int64) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// outsideGo is anon − Go runtime, minute by minute: -1 where either is
+// unknown.
+func outsideGo(anon, goKB []int64) []int64 {
+	out := make([]int64, len(anon))
+	for i, a := range anon {
+		out[i] = -1
+		if i < len(goKB) && goKB[i] >= 0 && a >= 0 {
+			out[i] = a - goKB[i]
+		}
+	}
+	return out
 }
 
 // ints prints counts, "-" for unknown (< 0).

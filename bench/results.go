@@ -234,7 +234,9 @@ type Soak struct {
 	// HeapCurve is the Go heap in use (KB), GoroutineCurve the goroutines,
 	// FDCurve the open file descriptors (mostly connections): -1 where the
 	// gateway's /metrics did not answer.
-	HeapCurve      []int64 `json:"heap_inuse_per_minute_kb"`
+	HeapCurve []int64 `json:"heap_inuse_per_minute_kb"`
+	// GoCurve is what the Go runtime holds (KB, see rssSample.GoKB).
+	GoCurve        []int64 `json:"go_runtime_per_minute_kb"`
 	GoroutineCurve []int64 `json:"goroutines_per_minute"`
 	FDCurve        []int64 `json:"open_fds_per_minute"`
 }

@@ -329,6 +329,7 @@ func (h *harness) soak(ctx context.Context) error {
 		sk.AnonCurve = append(sk.AnonCurve, x.AnonKB)
 		sk.FileCurve = append(sk.FileCurve, x.FileKB)
 		sk.HeapCurve = append(sk.HeapCurve, x.HeapKB)
+		sk.GoCurve = append(sk.GoCurve, x.GoKB)
 		sk.GoroutineCurve = append(sk.GoroutineCurve, x.Goroutines)
 		sk.FDCurve = append(sk.FDCurve, int64(x.FDs))
 	}
