@@ -54,6 +54,7 @@ const (
 	DefaultLogLevel            = "info"
 	DefaultLogFormat           = "json"
 	DefaultProviderTimeout     = 10 * time.Second
+	DefaultMaxConnections      = 256
 	DefaultConsecutiveFailures = 5
 	DefaultOpenFor             = 30 * time.Second
 	DefaultHalfOpenRequests    = 1
@@ -127,16 +128,20 @@ type Policy struct {
 
 // Provider is one provider account. Type names the adapter; the caller checks
 // it is registered and decodes Options strictly for it. Timeout defaults to
-// 10s (allowed 1ms to 5m).
+// 10s (allowed 1ms to 5m). MaxConnections caps the open connections to the
+// provider's host, in use or idle (default 256, allowed 1 to 10000): a burst
+// waits for a free connection, inside Timeout, instead of opening one per
+// request in flight.
 type Provider struct {
-	Name          string         `yaml:"name" validate:"required,max=64,slug"`
-	Type          string         `yaml:"type" validate:"required"`
-	BaseURL       string         `yaml:"base_url" validate:"required,httpurl"`
-	SecretKey     string         `yaml:"secret_key" validate:"required,min=8"`
-	WebhookSecret string         `yaml:"webhook_secret" validate:"omitempty,min=8"`
-	Timeout       Duration       `yaml:"timeout" validate:"min=1ms,max=5m"`
-	Options       map[string]any `yaml:"options"`
-	Breaker       Breaker        `yaml:"breaker"`
+	Name           string         `yaml:"name" validate:"required,max=64,slug"`
+	Type           string         `yaml:"type" validate:"required"`
+	BaseURL        string         `yaml:"base_url" validate:"required,httpurl"`
+	SecretKey      string         `yaml:"secret_key" validate:"required,min=8"`
+	WebhookSecret  string         `yaml:"webhook_secret" validate:"omitempty,min=8"`
+	Timeout        Duration       `yaml:"timeout" validate:"min=1ms,max=5m"`
+	MaxConnections int            `yaml:"max_connections" validate:"min=1,max=10000"`
+	Options        map[string]any `yaml:"options"`
+	Breaker        Breaker        `yaml:"breaker"`
 }
 
 // Breaker configures the account's circuit breaker. Defaults: 5 consecutive
@@ -248,6 +253,9 @@ func (c *Config) ApplyDefaults() {
 		p := &c.Providers[i]
 		if p.Timeout == 0 {
 			p.Timeout = Duration(DefaultProviderTimeout)
+		}
+		if p.MaxConnections == 0 {
+			p.MaxConnections = DefaultMaxConnections
 		}
 		if p.Breaker.ConsecutiveFailures == 0 {
 			p.Breaker.ConsecutiveFailures = DefaultConsecutiveFailures

@@ -71,22 +71,24 @@ func TestParseFull(t *testing.T) {
 			{
 				Name: "yoco-live", Type: "yoco", BaseURL: "https://payments.yoco.com/api",
 				SecretKey: "sk_live_yoco_0123456789", WebhookSecret: "whsec_yoco_0123456789",
-				Timeout: Duration(10 * time.Second),
+				Timeout: Duration(10 * time.Second), MaxConnections: 256,
 				Options: map[string]any{"partial_refunds": false},
 				Breaker: Breaker{ConsecutiveFailures: 5, OpenFor: Duration(30 * time.Second), HalfOpenRequests: 1},
 			},
 			{
 				Name: "cko-live", Type: "checkoutcom", BaseURL: "https://api.checkout.com",
-				SecretKey: "sk_cko_0123456789",
-				Timeout:   Duration(10 * time.Second), // default
-				Options:   map[string]any{"processing_channel_id": "pc_abc123"},
-				Breaker:   Breaker{ConsecutiveFailures: 5, OpenFor: Duration(30 * time.Second), HalfOpenRequests: 1},
+				SecretKey:      "sk_cko_0123456789",
+				Timeout:        Duration(10 * time.Second), // default
+				MaxConnections: 256,                        // default
+				Options:        map[string]any{"processing_channel_id": "pc_abc123"},
+				Breaker:        Breaker{ConsecutiveFailures: 5, OpenFor: Duration(30 * time.Second), HalfOpenRequests: 1},
 			},
 			{
 				Name: "smartpay-test", Type: "smartpay", BaseURL: "http://127.0.0.1:9090/smartpay",
-				SecretKey: "sk_test_smartpay_0123456789",
-				Timeout:   Duration(2500 * time.Millisecond),
-				Breaker:   Breaker{ConsecutiveFailures: 3, OpenFor: Duration(30 * time.Second), HalfOpenRequests: 1},
+				SecretKey:      "sk_test_smartpay_0123456789",
+				Timeout:        Duration(2500 * time.Millisecond),
+				MaxConnections: 32,
+				Breaker:        Breaker{ConsecutiveFailures: 3, OpenFor: Duration(30 * time.Second), HalfOpenRequests: 1},
 			},
 		},
 		Routes: []Route{
@@ -142,7 +144,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("log (-want +got):\n%s", diff)
 	}
 	wantP := Provider{Name: "yoco", Type: "yoco", BaseURL: "https://payments.yoco.com/api",
-		SecretKey: "sk_test_yoco_0123456789", Timeout: Duration(10 * time.Second),
+		SecretKey: "sk_test_yoco_0123456789", Timeout: Duration(10 * time.Second), MaxConnections: 256,
 		Breaker: Breaker{ConsecutiveFailures: 5, OpenFor: Duration(30 * time.Second), HalfOpenRequests: 1}}
 	if diff := cmp.Diff(wantP, c.Providers[0]); diff != "" {
 		t.Errorf("provider (-want +got):\n%s", diff)
@@ -301,6 +303,8 @@ func TestProblems(t *testing.T) {
 		{"provider secret_key missing", []string{`secret_key: sk_cko_0123456789`, ``}, []fr{{"providers[1].secret_key", "required"}}},
 		{"provider secret_key short", []string{`secret_key: sk_cko_0123456789`, `secret_key: sk_1`}, []fr{{"providers[1].secret_key", "min"}}},
 		{"provider webhook_secret short", []string{`secret_key: sk_cko_0123456789`, "secret_key: sk_cko_0123456789\n    webhook_secret: wh"}, []fr{{"providers[1].webhook_secret", "min"}}},
+		{"provider connections too many", []string{`timeout: 10s`, "timeout: 10s\n    max_connections: 10001"}, []fr{{"providers[0].max_connections", "max"}}},
+		{"provider connections negative", []string{`timeout: 10s`, "timeout: 10s\n    max_connections: -1"}, []fr{{"providers[0].max_connections", "min"}}},
 		{"provider timeout big", []string{`timeout: 10s`, `timeout: 10m`}, []fr{{"providers[0].timeout", "max"}}},
 		{"provider timeout small", []string{`timeout: 10s`, `timeout: 500us`}, []fr{{"providers[0].timeout", "min"}}},
 		{"provider timeout negative", []string{`timeout: 10s`, `timeout: -1s`}, []fr{{"providers[0].timeout", "min"}}},
@@ -539,7 +543,7 @@ func TestValidateWithoutDefaults(t *testing.T) {
 	want := []fr{
 		{"server.addr", "required"}, {"server.body_limit_bytes", "min"}, {"server.shutdown_timeout", "gt"}, {"server.request_timeout", "gt"},
 		{"store.driver", "required"}, {"store.dsn", "required"}, {"log.level", "required"}, {"log.format", "required"},
-		{"providers[0].breaker.consecutive_failures", "min"}, {"providers[0].breaker.open_for", "gt"}, {"providers[0].breaker.half_open_requests", "min"},
+		{"providers[0].max_connections", "min"}, {"providers[0].breaker.consecutive_failures", "min"}, {"providers[0].breaker.open_for", "gt"}, {"providers[0].breaker.half_open_requests", "min"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)

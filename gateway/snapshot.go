@@ -82,7 +82,8 @@ func NewSnapshot(cfg *config.Config, opts BuildOptions) (*Snapshot, error) {
 		}
 		p, err := providers.Open(providers.Config{
 			Name: pc.Name, Type: pc.Type, BaseURL: pc.BaseURL, SecretKey: pc.SecretKey,
-			WebhookSecret: pc.WebhookSecret, Timeout: pc.Timeout.D(), Options: pc.Options, HTTPClient: opts.HTTPClient,
+			WebhookSecret: pc.WebhookSecret, Timeout: pc.Timeout.D(), MaxConns: pc.MaxConnections, Options: pc.Options,
+			HTTPClient: opts.HTTPClient,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: providers[%d] (%s): %s", cfg.Path, i, pc.Name,

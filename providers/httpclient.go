@@ -24,8 +24,11 @@ const MaxBody = 1 << 20
 // excerptLen is how much of a body an Error keeps.
 const excerptLen = 512
 
-// NewHTTPClient returns cfg.HTTPClient, or a client with pooled keep-alive
-// connections and cfg.Timeout (10 s when unset).
+// NewHTTPClient returns cfg.HTTPClient, or a client with cfg.Timeout (10 s
+// when unset) and at most cfg.MaxConns (256 when unset) keep-alive
+// connections to the provider, all of which may stay idle: after a burst a
+// request waits for a free connection rather than opening one more, so the
+// gateway's sockets and memory stay bounded whatever the burst.
 func NewHTTPClient(cfg Config) *http.Client {
 	if cfg.HTTPClient != nil {
 		return cfg.HTTPClient
@@ -34,9 +37,14 @@ func NewHTTPClient(cfg Config) *http.Client {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
+	conns := cfg.MaxConns
+	if conns <= 0 {
+		conns = 256
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 512
-	tr.MaxIdleConnsPerHost = 256
+	tr.MaxConnsPerHost = conns
+	tr.MaxIdleConnsPerHost = conns
+	tr.MaxIdleConns = conns
 	return &http.Client{Transport: tr, Timeout: timeout}
 }
 

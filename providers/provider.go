@@ -100,6 +100,8 @@ type Config struct {
 	SecretKey     string
 	WebhookSecret string
 	Timeout       time.Duration
+	// MaxConns caps the client's connections to the provider (0: 256).
+	MaxConns int
 	// Options are the type-specific options, decoded by the adapter with
 	// DecodeOptions so that unknown keys fail.
 	Options map[string]any
