@@ -3,6 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"reflect"
+	"time"
+
+	"modernc.org/libc"
+	lib "modernc.org/sqlite/lib"
 )
 
 // WriteQuery runs a one-value query on the writer's connection.
@@ -28,3 +34,32 @@ var ErrBroken = errBroken
 // SetRestartFrames sets the WAL length past which the writer restarts it;
 // call it before the first write.
 func SetRestartFrames(s *Store, n int64) { s.restartFrames = n }
+
+// SetShrinkEvery sets how often the writer frees its idle page cache (0:
+// never); call it before the first write.
+func SetShrinkEvery(s *Store, d time.Duration) { s.shrinkEvery = d }
+
+// WriterCacheKB is the memory (KiB) of the writer connection's page cache,
+// from sqlite3_db_status(SQLITE_DBSTATUS_CACHE_USED).
+func WriterCacheKB(s *Store) (int, error) {
+	var kb int
+	err := s.do(context.Background(), func(tx *wtx) error {
+		return tx.conn.Raw(func(dc any) error {
+			v := reflect.ValueOf(dc)
+			if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct || !v.Elem().FieldByName("db").IsValid() {
+				return fmt.Errorf("driver conn %T has no db handle", dc)
+			}
+			db := uintptr(v.Elem().FieldByName("db").Uint())
+			tls := libc.NewTLS()
+			defer tls.Close()
+			p := tls.Alloc(16)
+			defer tls.Free(16)
+			if rc := lib.Xsqlite3_db_status(tls, db, lib.SQLITE_DBSTATUS_CACHE_USED, p, p+8, 0); rc != lib.SQLITE_OK {
+				return fmt.Errorf("sqlite3_db_status: %d", rc)
+			}
+			kb = int(libc.AtomicLoadPInt32(p)) / 1024
+			return nil
+		})
+	})
+	return kb, err
+}

@@ -93,6 +93,11 @@ type Store struct {
 	// inside SQLite.
 	ckptMu        sync.Mutex
 	restartFrames int64 // walRestartFrames; tests lower it
+	// shrinkEvery is how often the writer gives its idle page cache back
+	// (see shrinkCache), lastShrink when it last did; only the writer
+	// goroutine touches lastShrink.
+	shrinkEvery time.Duration
+	lastShrink  time.Time
 
 	stats counters
 	dur   durability
@@ -182,6 +187,7 @@ func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
 	}
 	s.dur.waits = map[int64]chan struct{}{}
 	s.restartFrames = walRestartFrames
+	s.shrinkEvery, s.lastShrink = shrinkEvery, time.Now()
 	if err := s.open(ctx, dsn, o); err != nil {
 		s.closeDBs()
 		return nil, err

@@ -607,3 +607,45 @@ func TestMigrateLedger(t *testing.T) {
 		t.Errorf("DuePending after the migration = %v, %v; want rf_2", due, err)
 	}
 }
+
+// TestWriterShrinksItsCache fills the writer's page cache with the pages of
+// a few thousand refunds, then waits past the shrink interval: the next
+// write leaves the cache small. With shrinking off, the same steps leave it
+// full, so the test sees the difference the shrink makes.
+func TestWriterShrinksItsCache(t *testing.T) {
+	for _, every := range []time.Duration{0, 100 * time.Millisecond} {
+		s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
+		sqlite.SetShrinkEvery(s, every)
+		ctx := context.Background()
+		var writers sync.WaitGroup
+		for range 32 {
+			writers.Go(func() {
+				for range 100 {
+					r := refund(storetest.NewID())
+					if _, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		writers.Wait()
+		time.Sleep(150 * time.Millisecond)
+		r := refund(storetest.NewID())
+		if _, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40}); err != nil {
+			t.Fatal(err)
+		}
+		kb, err := sqlite.WriterCacheKB(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case every == 0 && kb < 1000:
+			t.Errorf("without shrinking the writer's cache holds %d KiB after 3,200 refunds; want it full (about 2,000 KiB), or the test shows nothing", kb)
+		case every > 0 && kb > 400:
+			t.Errorf("the writer's cache holds %d KiB after a shrink interval and a write; want a few pages", kb)
+		}
+		t.Logf("shrink every %s: writer's cache %d KiB", every, kb)
+		s.Close()
+	}
+}

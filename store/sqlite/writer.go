@@ -88,7 +88,31 @@ func (s *Store) writeLoop() {
 			s.commitTo(t)
 		}
 		s.restartWAL()
+		s.shrinkCache()
 	}
+}
+
+// shrinkEvery is how often the writer frees the unpinned pages of its page
+// cache.
+const shrinkEvery = 30 * time.Second
+
+// shrinkCache frees, at most every shrinkEvery and between two
+// transactions, the pages the writer's cache holds but no statement uses
+// (PRAGMA shrink_memory). modernc's SQLite keeps one page-cache group for
+// the whole process, and while the read pool runs now and then (the
+// reconciler's query once a second is enough) the writer's cache grows past
+// its cache_size without end: 8 KiB a second at 1,600 refunds a second,
+// 2.5 MiB to 10 MiB of SQLite memory in 20 minutes of a soak, measured
+// with SQLite's own counters. Shrinking keeps it within cache_size plus
+// what 30 s adds; the cost is re-reading a few hundred pages from the OS's
+// page cache afterwards, a few milliseconds of CPU.
+func (s *Store) shrinkCache() {
+	if s.shrinkEvery <= 0 || time.Since(s.lastShrink) < s.shrinkEvery {
+		return
+	}
+	s.lastShrink = time.Now()
+	// A failure only leaves the cache as it was.
+	_, _ = s.wconn.ExecContext(bg, "PRAGMA shrink_memory")
 }
 
 // batchTx is the writer's open transaction and the ops run in it.
