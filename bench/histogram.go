@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
 	"sort"
 )
@@ -21,15 +22,26 @@ type buckets map[float64]uint64
 // fdatasync of the WAL. Percentiles are bucket upper bounds (ms): "at most".
 type StoreLatency struct {
 	Writes       uint64  `json:"writes"`
-	WriteWaitP50 float64 `json:"write_wait_p50_ms"`
-	WriteWaitP99 float64 `json:"write_wait_p99_ms"`
+	WriteWaitP50 upperMS `json:"write_wait_p50_ms"`
+	WriteWaitP99 upperMS `json:"write_wait_p99_ms"`
 	Syncs        uint64  `json:"wal_syncs"`
-	WALSyncP50   float64 `json:"wal_sync_p50_ms"`
-	WALSyncP99   float64 `json:"wal_sync_p99_ms"`
+	WALSyncP50   upperMS `json:"wal_sync_p50_ms"`
+	WALSyncP99   upperMS `json:"wal_sync_p99_ms"`
 	// WALSyncStalls counts the fdatasyncs above the bucket that holds
 	// stallAfter (51.2 ms with the gateway's buckets): the disk's stalls,
 	// during which no write can be acknowledged.
 	WALSyncStalls uint64 `json:"wal_sync_stalls"`
+}
+
+// upperMS is a bucket's upper bound in ms; +Inf (above the largest bucket)
+// is written to JSON as null, which JSON has instead of infinity.
+type upperMS float64
+
+func (u upperMS) MarshalJSON() ([]byte, error) {
+	if math.IsInf(float64(u), 0) || math.IsNaN(float64(u)) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(u))
 }
 
 // parseHistograms reads the named histograms from a Prometheus text
@@ -60,7 +72,7 @@ func growth(before, after buckets) buckets {
 // quantile is the upper bound (ms) of the first bucket that holds the
 // q-th of the observations; +Inf when only the last one does, 0 when there
 // are none.
-func (b buckets) quantile(q float64) float64 {
+func (b buckets) quantile(q float64) upperMS {
 	total := b[math.Inf(1)]
 	if total == 0 {
 		return 0
@@ -73,10 +85,10 @@ func (b buckets) quantile(q float64) float64 {
 	want := uint64(math.Ceil(q * float64(total)))
 	for _, le := range les {
 		if b[le] >= want {
-			return le * 1000
+			return upperMS(le * 1000)
 		}
 	}
-	return math.Inf(1)
+	return upperMS(math.Inf(1))
 }
 
 // storeLatency is a scenario's StoreLatency from two readings of /metrics,

@@ -364,9 +364,9 @@ func ints(v []int64) string {
 }
 
 // bound prints a bucket's upper bound in ms.
-func bound(ms float64) string {
-	if math.IsInf(ms, 1) {
+func bound(ms upperMS) string {
+	if math.IsInf(float64(ms), 1) {
 		return "∞"
 	}
-	return strconv.FormatFloat(ms, 'g', 4, 64)
+	return strconv.FormatFloat(float64(ms), 'g', 4, 64)
 }
