@@ -2,8 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 )
 
 // The SQLite store's own latency histograms on the gateway's /metrics: a
@@ -69,6 +70,13 @@ func growth(before, after buckets) buckets {
 	return d
 }
 
+// bounds are the buckets' upper bounds, smallest first.
+func (b buckets) bounds() []float64 {
+	les := slices.Collect(maps.Keys(b))
+	slices.Sort(les)
+	return les
+}
+
 // quantile is the upper bound (ms) of the first bucket that holds the
 // q-th of the observations; +Inf when only the last one does, 0 when there
 // are none.
@@ -77,13 +85,8 @@ func (b buckets) quantile(q float64) upperMS {
 	if total == 0 {
 		return 0
 	}
-	les := make([]float64, 0, len(b))
-	for le := range b {
-		les = append(les, le)
-	}
-	sort.Float64s(les)
 	want := uint64(math.Ceil(q * float64(total)))
-	for _, le := range les {
+	for _, le := range b.bounds() {
 		if b[le] >= want {
 			return upperMS(le * 1000)
 		}
@@ -109,12 +112,7 @@ func storeLatency(before, after map[string]buckets) *StoreLatency {
 // above counts the observations above the first bucket whose upper bound
 // is at least v (seconds).
 func (b buckets) above(v float64) uint64 {
-	les := make([]float64, 0, len(b))
-	for le := range b {
-		les = append(les, le)
-	}
-	sort.Float64s(les)
-	for _, le := range les {
+	for _, le := range b.bounds() {
 		if le >= v {
 			return b[math.Inf(1)] - b[le]
 		}
