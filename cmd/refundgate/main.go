@@ -20,6 +20,9 @@ const usage = `usage:
 `
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		serveProcs()
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

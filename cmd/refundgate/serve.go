@@ -11,6 +11,7 @@ import (
 	_ "net/http/pprof" // served only when REFUNDGATE_PPROF_ADDR is set
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -119,7 +120,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	log.Info("refundgate listening", zap.String("addr", ln.Addr().String()), zap.String("store", cfg.Store.Driver),
-		zap.Int("merchants", len(cfg.Merchants)), zap.Int("providers", len(cfg.Providers)))
+		zap.Int("merchants", len(cfg.Merchants)), zap.Int("providers", len(cfg.Providers)),
+		zap.Int("procs", runtime.GOMAXPROCS(0)))
 
 	if pa := os.Getenv("REFUNDGATE_PPROF_ADDR"); pa != "" {
 		// Profiling for the benchmark harness, on its own loopback address.
