@@ -162,10 +162,11 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 		}
 		return s.problem(err, requestID)
 	}
-	r, acct, p, full, err := s.prepare(ctx, snap, m, in)
+	pl, err := s.prepare(ctx, snap, m, in)
 	if err != nil {
 		return refuse(err)
 	}
+	r, acct, p := pl.refund, pl.acct, pl.payment
 	dec, err := m.Policy.Decide(policy.Input{Amount: r.Amount, Currency: r.Currency, CapturedAt: p.CapturedAt, Now: s.now()})
 	if err != nil {
 		// A refund over the refundable rest says so first, whatever policy
@@ -177,6 +178,9 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 				err = exceeds(r.Amount, rest, r.Currency)
 			}
 		}
+		if pl.fresh {
+			s.keepPayment(ctx, p)
+		}
 		return refuse(err)
 	}
 	hold := dec.Hold
@@ -186,10 +190,19 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 		next := r.CreatedAt.Add(acct.settleAfter())
 		r.NextSyncAt = &next
 	}
-	existing, err := s.store.Create(ctx, store.CreateParams{
+	cp := store.CreateParams{
 		Refund: r, Key: store.IdempotencyRecord{MerchantID: m.ID, Key: key, RequestHash: hash, CreatedAt: r.CreatedAt},
 		Limit: p.Limit(), TakeRest: in.Amount == nil,
-	})
+	}
+	if pl.fresh {
+		// A payment seen for the first time is kept with its first refund.
+		cp.Payment = p
+	}
+	existing, err := s.store.Create(ctx, cp)
+	if pl.fresh && (err != nil || existing != nil) {
+		// Not necessarily kept: refused, or the key was bound already.
+		s.keepPayment(ctx, p)
+	}
 	if err != nil {
 		return s.problem(ledgerProblem(err, p, r.Amount, r.Currency), requestID)
 	}
@@ -210,28 +223,60 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 	// first call may still be running.
 	s.lock(s.syncing, r.ID)
 	defer s.unlock(s.syncing, r.ID)
-	return s.send(ctx, acct, r, requestID, true, full)
+	return s.send(ctx, acct, r, requestID, true, pl.full)
+}
+
+// plan is a refund ready for phase 1: the refund to insert, its account,
+// the payment's facts (fresh: learned from the provider just now, not kept
+// yet), and whether it refunds the whole rest.
+type plan struct {
+	refund      *normalize.Refund
+	acct        *Account
+	payment     *store.Payment
+	full, fresh bool
 }
 
 // prepare routes, learns the payment and builds the refund to insert.
-func (s *Service) prepare(ctx context.Context, snap *Snapshot, m *Merchant, in *CreateInput) (r *normalize.Refund, acct *Account, p *store.Payment, full bool, err error) {
-	acct, err = s.account(snap, m, in.Provider, in.PaymentID, in.Currency)
+func (s *Service) prepare(ctx context.Context, snap *Snapshot, m *Merchant, in *CreateInput) (*plan, error) {
+	acct, err := s.account(snap, m, in.Provider, in.PaymentID, in.Currency)
 	if err != nil {
-		return nil, nil, nil, false, err
+		return nil, err
 	}
 	if acct.breaker.open() {
-		return nil, nil, nil, false, unavailable(acct)
+		return nil, unavailable(acct)
 	}
-	p, err = s.payment(ctx, acct, in.PaymentID, in.Currency)
+	p, fresh, err := s.learnPayment(ctx, acct, in.PaymentID, in.Currency)
 	if err != nil {
-		return nil, nil, nil, false, err
+		return nil, err
 	}
+	pl, err := s.build(ctx, m, in, acct, p)
+	if err != nil {
+		if fresh {
+			s.keepPayment(ctx, p)
+		}
+		return nil, err
+	}
+	pl.fresh = fresh
+	return pl, nil
+}
+
+// keepPayment keeps facts learned for a refund that was refused, so that
+// the next try reads them from the store instead of asking the provider.
+// A refund that is created keeps them itself (store.CreateParams.Payment).
+func (s *Service) keepPayment(ctx context.Context, p *store.Payment) {
+	if err := s.store.PutPayment(ctx, p); err != nil {
+		s.log.Warn("keep a payment's facts", zap.String("provider", p.Provider), zap.String("payment_id", p.PaymentID), zap.Error(err))
+	}
+}
+
+// build checks a request against the payment's facts and builds the refund.
+func (s *Service) build(ctx context.Context, m *Merchant, in *CreateInput, acct *Account, p *store.Payment) (*plan, error) {
 	if in.Currency != "" && in.Currency != p.Currency {
-		return nil, nil, nil, false, normalize.FieldErr(normalize.CodeCurrencyMismatch, "currency", "payment_currency",
+		return nil, normalize.FieldErr(normalize.CodeCurrencyMismatch, "currency", "payment_currency",
 			fmt.Sprintf("currency %s does not match the payment's currency %s", in.Currency, p.Currency))
 	}
 	if p.Livemode != acct.Caps.Livemode {
-		return nil, nil, nil, false, normalize.FieldErr(normalize.CodeModeMismatch, "payment_id", "livemode",
+		return nil, normalize.FieldErr(normalize.CodeModeMismatch, "payment_id", "livemode",
 			fmt.Sprintf("payment %s is %s but account %s uses a %s key", in.PaymentID, modeName(p.Livemode), acct.Name, modeName(acct.Caps.Livemode)))
 	}
 	amount, rest := int64(0), int64(-1)
@@ -244,21 +289,21 @@ func (s *Service) prepare(ctx context.Context, snap *Snapshot, m *Merchant, in *
 	if in.Amount == nil || !acct.Caps.Partial {
 		totals, err := s.store.Totals(ctx, acct.Name, in.PaymentID)
 		if err != nil {
-			return nil, nil, nil, false, err
+			return nil, err
 		}
 		rest = p.Limit() - totals.Reserved()
 		if rest <= 0 {
-			return nil, nil, nil, false, fullyRefunded(in.PaymentID)
+			return nil, fullyRefunded(in.PaymentID)
 		}
 		if in.Amount == nil {
 			amount = rest
 		}
 		if amount > rest {
-			return nil, nil, nil, false, exceeds(amount, rest, p.Currency)
+			return nil, exceeds(amount, rest, p.Currency)
 		}
 	}
 	now := s.clock()
-	r = &normalize.Refund{
+	r := &normalize.Refund{
 		ID: s.ids.next(now), Object: "refund", MerchantID: m.ID, Provider: acct.Name, ProviderType: acct.Type,
 		PaymentID: in.PaymentID, Amount: amount, Currency: p.Currency, Status: normalize.StatusPending,
 		Reason: in.Reason, Description: in.Description, Reference: in.Reference, Metadata: in.Metadata,
@@ -266,13 +311,13 @@ func (s *Service) prepare(ctx context.Context, snap *Snapshot, m *Merchant, in *
 	}
 	req := providerRequest(r, amount == rest)
 	if !req.Full && !acct.Caps.Partial {
-		return nil, nil, nil, false, normalize.FieldErr(normalize.CodePartialRefundUnsupported, "amount", "partial_unsupported",
+		return nil, normalize.FieldErr(normalize.CodePartialRefundUnsupported, "amount", "partial_unsupported",
 			fmt.Sprintf("account %s (%s) refunds only the whole payment: omit amount or send %d", acct.Name, acct.Type, rest))
 	}
 	if err := providers.CheckRequest(acct.Type, acct.Caps, req); err != nil {
-		return nil, nil, nil, false, err
+		return nil, err
 	}
-	return r, acct, p, req.Full, nil
+	return &plan{refund: r, acct: acct, payment: p, full: req.Full}, nil
 }
 
 // account resolves the account a request goes to.
@@ -294,37 +339,48 @@ func (s *Service) account(snap *Snapshot, m *Merchant, name, paymentID, currency
 }
 
 // payment returns what the store knows of a payment, asking the provider
-// the first time.
+// and keeping its answer the first time.
 func (s *Service) payment(ctx context.Context, acct *Account, paymentID, currency string) (*store.Payment, error) {
+	p, fresh, err := s.learnPayment(ctx, acct, paymentID, currency)
+	if err != nil || !fresh {
+		return p, err
+	}
+	if err := s.store.PutPayment(ctx, p); err != nil {
+		return nil, err
+	}
+	return s.store.GetPayment(ctx, acct.Name, paymentID)
+}
+
+// learnPayment returns what the store knows of a payment or, the first
+// time, what the provider says of it: then fresh is set, and the facts are
+// not kept yet.
+func (s *Service) learnPayment(ctx context.Context, acct *Account, paymentID, currency string) (p *store.Payment, fresh bool, err error) {
 	ck := acct.Name + "\x00" + paymentID
 	if p, ok := s.payments.Get(ck); ok {
-		return p, nil
+		return p, false, nil
 	}
-	p, err := s.store.GetPayment(ctx, acct.Name, paymentID)
+	p, err = s.store.GetPayment(ctx, acct.Name, paymentID)
 	if err == nil {
 		s.payments.Add(ck, p)
-		return p, nil
+		return p, false, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+		return nil, false, err
 	}
 	st, err := s.lookup(ctx, acct, normalize.LookupRef{PaymentID: paymentID, Currency: currency})
 	if err != nil {
-		return nil, s.providerProblem(acct, err, "")
+		return nil, false, s.providerProblem(acct, err, "")
 	}
 	totals, err := s.store.Totals(ctx, acct.Name, paymentID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	p = &store.Payment{Provider: acct.Name, PaymentID: paymentID, Currency: st.Currency, Captured: st.CapturedAmount,
 		Livemode: st.Livemode, CapturedAt: st.CapturedAt, FetchedAt: s.clock()}
 	if totals.Reserved() == 0 {
 		p.ExternalRefunded = st.RefundedAmount
 	}
-	if err := s.store.PutPayment(ctx, p); err != nil {
-		return nil, err
-	}
-	return s.store.GetPayment(ctx, acct.Name, paymentID)
+	return p, true, nil
 }
 
 // lookup asks the provider through the account's breaker.

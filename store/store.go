@@ -64,6 +64,15 @@ type CreateParams struct {
 	Limit int64
 	// TakeRest makes the refund's amount the whole rest under Limit.
 	TakeRest bool
+	// Payment, when set, holds facts of the payment that the caller
+	// learned from the provider and that are not kept yet: Create keeps
+	// them in the same transaction (as PutPayment would), so that a
+	// refund of a payment seen for the first time costs one durable write,
+	// not two. If facts of the payment are kept already (another request
+	// kept them first), those stay, and their Limit() applies instead of
+	// Limit. A Create the ledger refuses keeps nothing; one that finds its
+	// key bound may keep them or not.
+	Payment *Payment
 }
 
 // Totals sums the refunds of one payment by state.

@@ -24,6 +24,10 @@ const keyCols = `merchant_id, key, request_hash, refund_id, answer_status,
 const paymentCols = `provider, payment_id, currency, captured,
 	external_refunded, livemode, captured_at, fetched_at`
 
+// putPaymentSQL keeps a payment's facts unless some are kept already.
+const putPaymentSQL = `INSERT INTO payments (` + paymentCols + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`
+
 const insertRefundSQL = `INSERT INTO refunds (` + refundCols + `) VALUES
 	($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
 	$17, $18, $19, $20, $21, $22, $23)`

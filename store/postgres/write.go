@@ -48,6 +48,19 @@ func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.Idempo
 		amount   int64
 	)
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		limit := p.Limit
+		if p.Payment != nil {
+			// Kept unless facts are kept already; a refusal below rolls it
+			// back with the rest. After a conflict the read sees the
+			// facts the other transaction committed.
+			if _, err := tx.Exec(ctx, putPaymentSQL, paymentArgs(p.Payment)...); err != nil {
+				return fmt.Errorf("insert payment: %w", err)
+			}
+			const q = `SELECT captured - external_refunded FROM payments WHERE provider = $1 AND payment_id = $2`
+			if err := tx.QueryRow(ctx, q, p.Payment.Provider, p.Payment.PaymentID).Scan(&limit); err != nil {
+				return fmt.Errorf("payment: %w", err)
+			}
+		}
 		// Creates the row if need be, and locks it either way.
 		const lock = `INSERT INTO ledger (provider, payment_id, reserved) VALUES ($1, $2, 0)
 			ON CONFLICT (provider, payment_id) DO UPDATE SET reserved = ledger.reserved
@@ -70,7 +83,7 @@ func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.Idempo
 			}
 			return errBound
 		}
-		amount, err = store.Reserve(reserved, p.Limit, r.Amount, p.TakeRest)
+		amount, err = store.Reserve(reserved, limit, r.Amount, p.TakeRest)
 		if err != nil {
 			return err
 		}
@@ -187,9 +200,7 @@ func (s *Store) Discard(ctx context.Context, refundID string) error {
 
 // PutPayment keeps p unless facts of the payment are already kept.
 func (s *Store) PutPayment(ctx context.Context, p *store.Payment) error {
-	const put = `INSERT INTO payments (` + paymentCols + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`
-	if _, err := s.pool.Exec(ctx, put, paymentArgs(p)...); err != nil {
+	if _, err := s.pool.Exec(ctx, putPaymentSQL, paymentArgs(p)...); err != nil {
 		return fmt.Errorf("postgres: put payment %s/%s: %w", p.Provider, p.PaymentID, err)
 	}
 	return nil

@@ -23,10 +23,14 @@ func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.Idempo
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: create refund %s: %w", p.Refund.ID, err)
 	}
+	var payArgs []any
+	if p.Payment != nil {
+		payArgs = paymentArgs(p.Payment)
+	}
 	var existing *store.IdempotencyRecord
 	err = s.do(ctx, func(tx *wtx) error {
 		var err error
-		existing, err = tx.create(p, args)
+		existing, err = tx.create(p, args, payArgs)
 		return err
 	})
 	if err != nil {
@@ -36,15 +40,20 @@ func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.Idempo
 }
 
 // create runs phase 1 in the writer's transaction; args are p.Refund's
-// column values (refundArgs), the amount filled in here.
-func (tx *wtx) create(p store.CreateParams, args []any) (*store.IdempotencyRecord, error) {
+// column values (refundArgs), the amount filled in here, and payArgs
+// p.Payment's (paymentArgs), nil without one.
+func (tx *wtx) create(p store.CreateParams, args, payArgs []any) (*store.IdempotencyRecord, error) {
 	r := p.Refund
+	limit, keep, err := tx.limit(p, payArgs != nil)
+	if err != nil {
+		return nil, err
+	}
 	var reserved int64
-	err := tx.st.reserved.QueryRowContext(bg, r.Provider, r.PaymentID).Scan(&reserved)
+	err = tx.st.reserved.QueryRowContext(bg, r.Provider, r.PaymentID).Scan(&reserved)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	amount, lerr := store.Reserve(reserved, p.Limit, r.Amount, p.TakeRest)
+	amount, lerr := store.Reserve(reserved, limit, r.Amount, p.TakeRest)
 	if lerr != nil {
 		// A bound key answers for itself, whatever the ledger says now.
 		if k, err := tx.boundKey(p.Key); k != nil || err != nil {
@@ -52,8 +61,15 @@ func (tx *wtx) create(p store.CreateParams, args []any) (*store.IdempotencyRecor
 		}
 		return nil, lerr
 	}
-	// Binding the key is the first write; when the key is bound already it
-	// writes nothing and that record is the answer.
+	// Every check is done: from here on it writes. The payment's facts are
+	// kept even when the key turns out to be bound already: they are true.
+	if keep {
+		if _, err := tx.st.paymentInsert.ExecContext(bg, payArgs...); err != nil {
+			return nil, fmt.Errorf("insert payment: %w", err)
+		}
+	}
+	// Binding the key writes nothing when the key is bound already, and
+	// then that record is the answer.
 	res, err := tx.st.keyInsert.ExecContext(bg, p.Key.MerchantID, p.Key.Key, p.Key.RequestHash, r.ID, micros(p.Key.CreatedAt))
 	if err != nil {
 		return nil, fmt.Errorf("insert idempotency key: %w", err)
@@ -75,6 +91,23 @@ func (tx *wtx) create(p store.CreateParams, args []any) (*store.IdempotencyRecor
 	}
 	r.Amount = amount
 	return nil, nil
+}
+
+// limit is the payment's limit for p: p.Limit without p.Payment, else
+// the kept facts' limit, or p.Payment's when none are kept yet, and then
+// keep is set: p.Payment is to be kept.
+func (tx *wtx) limit(p store.CreateParams, withPayment bool) (limit int64, keep bool, err error) {
+	if !withPayment {
+		return p.Limit, false, nil
+	}
+	err = tx.st.paymentLimit.QueryRowContext(bg, p.Payment.Provider, p.Payment.PaymentID).Scan(&limit)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return p.Payment.Limit(), true, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("payment: %w", err)
+	}
+	return limit, false, nil
 }
 
 // boundKey returns the record already bound to k, or nil.

@@ -252,16 +252,17 @@ func checkFailed(err error) bool {
 
 // writeStmts are the writer's statements, prepared on its connection.
 type writeStmts struct {
-	begin, commit, rollback           *sql.Stmt
-	savepoint, release, rollbackTo    *sql.Stmt
-	keyGet, keyInsert                 *sql.Stmt
-	reserved, reserve, unreserve      *sql.Stmt
-	refundInsert, refundUpdate        *sql.Stmt
-	refundStatus, refundDelete        *sql.Stmt
-	keyDeleteByRefund                 *sql.Stmt
-	paymentInsert, eventInsert, purge *sql.Stmt
-	forgetAnswers, restart            *sql.Stmt
-	all                               []*sql.Stmt
+	begin, commit, rollback        *sql.Stmt
+	savepoint, release, rollbackTo *sql.Stmt
+	keyGet, keyInsert              *sql.Stmt
+	reserved, reserve, unreserve   *sql.Stmt
+	refundInsert, refundUpdate     *sql.Stmt
+	refundStatus, refundDelete     *sql.Stmt
+	keyDeleteByRefund              *sql.Stmt
+	paymentInsert, paymentLimit    *sql.Stmt
+	eventInsert, purge             *sql.Stmt
+	forgetAnswers, restart         *sql.Stmt
+	all                            []*sql.Stmt
 }
 
 func prepareWrite(ctx context.Context, c *sql.Conn) (*writeStmts, error) {
@@ -291,6 +292,7 @@ func prepareWrite(ctx context.Context, c *sql.Conn) (*writeStmts, error) {
 		{&st.keyDeleteByRefund, `DELETE FROM idempotency_keys WHERE refund_id = ?`},
 		{&st.paymentInsert, `INSERT INTO payments (` + paymentCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&st.paymentLimit, `SELECT captured - external_refunded FROM payments WHERE provider = ? AND payment_id = ?`},
 		{&st.eventInsert, `INSERT INTO webhook_events (provider, event_id, seen_at)
 			VALUES (?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&st.forgetAnswers, `UPDATE refunds SET answer_status = NULL, answer_body = NULL

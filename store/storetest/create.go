@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/refundgate/refundgate/normalize"
 	"github.com/refundgate/refundgate/store"
@@ -81,6 +82,54 @@ func testCreateKeyPerMerchant(t *testing.T, s store.Store) {
 // ledgerSetup is the payment every ledger case starts from: 2000
 // succeeded, 1000 pending, 3000 held, plus failed and canceled refunds the
 // ledger does not count. 4000 of the limit of 10000 is left.
+// testCreateKeepsPayment: facts given with a Create are kept with the
+// refund, facts kept first win and set the limit, and a refused Create
+// keeps none.
+func testCreateKeepsPayment(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	first := &store.Payment{Provider: "acct-1", PaymentID: "pay-new", Currency: "ZAR", Captured: 1000,
+		ExternalRefunded: 100, CapturedAt: ptr(Base.Add(-time.Hour)), FetchedAt: Base}
+	p := params(refund("m1", "pay-new", 600, normalize.StatusPending), 0)
+	p.Payment = first
+	if existing, err := s.Create(ctx, p); err != nil || existing != nil {
+		t.Fatalf("Create with the payment's facts = %+v, %v; want nil, nil", existing, err)
+	}
+	got, err := s.GetPayment(ctx, "acct-1", "pay-new")
+	if err != nil {
+		t.Fatalf("GetPayment after Create: %v", err)
+	}
+	if d := diff(first, got); d != "" {
+		t.Errorf("GetPayment after Create (-want +got):\n%s", d)
+	}
+	// Other facts for the same payment, with room for 600 more: the kept
+	// ones (900, of which 600 reserved) refuse it.
+	other := *first
+	other.Captured, other.ExternalRefunded = 5000, 0
+	p2 := params(refund("m1", "pay-new", 600, normalize.StatusPending), 5000)
+	p2.Payment = &other
+	_, err = s.Create(ctx, p2)
+	wantErr(t, "Create beyond the kept facts' limit", err, store.ErrExceedsRefundable)
+	if got, err := s.GetPayment(ctx, "acct-1", "pay-new"); err != nil || got.Captured != 1000 {
+		t.Errorf("GetPayment after a second Create = %+v, %v; want the first facts (captured 1000)", got, err)
+	}
+	// The rest (300) still fits under the kept facts.
+	p3 := params(refund("m1", "pay-new", 300, normalize.StatusPending), 5000)
+	p3.Payment = &other
+	if _, err := s.Create(ctx, p3); err != nil {
+		t.Errorf("Create of the rest under the kept facts: %v", err)
+	}
+
+	small := &store.Payment{Provider: "acct-1", PaymentID: "pay-small", Currency: "ZAR", Captured: 100, FetchedAt: Base}
+	refused := params(refund("m1", "pay-small", 500, normalize.StatusPending), 0)
+	refused.Payment = small
+	_, err = s.Create(ctx, refused)
+	wantErr(t, "Create over a new payment's captured amount", err, store.ErrExceedsRefundable)
+	_, err = s.GetPayment(ctx, "acct-1", "pay-small")
+	wantErr(t, "GetPayment after a refused Create", err, store.ErrNotFound)
+	_, err = s.GetIdempotency(ctx, "m1", refused.Key.Key)
+	wantErr(t, "GetIdempotency after a refused Create", err, store.ErrNotFound)
+}
+
 func ledgerSetup(t *testing.T, s store.Store) {
 	t.Helper()
 	const limit = 10000

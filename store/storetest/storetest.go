@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CreateInsertsRefundAndKey", testCreateInserts},
 		{"CreateSameKeyReturnsExisting", testCreateSameKey},
 		{"CreateKeyPerMerchant", testCreateKeyPerMerchant},
+		{"CreateKeepsPayment", testCreateKeepsPayment},
 		{"Ledger", testLedger},
 		{"LedgerConcurrent", testLedgerConcurrent},
 		{"SameKeyConcurrent", testSameKeyConcurrent},
