@@ -44,7 +44,7 @@ func (s *Store) Create(ctx context.Context, p store.CreateParams) (*store.Idempo
 // p.Payment's (paymentArgs), nil without one.
 func (tx *wtx) create(p store.CreateParams, args, payArgs []any) (*store.IdempotencyRecord, error) {
 	r := p.Refund
-	limit, keep, err := tx.limit(p, payArgs != nil)
+	limit, keep, err := tx.limit(p)
 	if err != nil {
 		return nil, err
 	}
@@ -96,8 +96,8 @@ func (tx *wtx) create(p store.CreateParams, args, payArgs []any) (*store.Idempot
 // limit is the payment's limit for p: p.Limit without p.Payment, else
 // the kept facts' limit, or p.Payment's when none are kept yet, and then
 // keep is set: p.Payment is to be kept.
-func (tx *wtx) limit(p store.CreateParams, withPayment bool) (limit int64, keep bool, err error) {
-	if !withPayment {
+func (tx *wtx) limit(p store.CreateParams) (limit int64, keep bool, err error) {
+	if p.Payment == nil {
 		return p.Limit, false, nil
 	}
 	err = tx.st.paymentLimit.QueryRowContext(bg, p.Payment.Provider, p.Payment.PaymentID).Scan(&limit)
