@@ -162,8 +162,16 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 		}
 		return s.problem(err, requestID)
 	}
-	pl, err := s.prepare(ctx, snap, m, in)
-	if err != nil {
+	// Facts of a payment learned for this request are kept whatever becomes
+	// of it, so that the next try reads them instead of asking the provider;
+	// a refund that is created keeps them itself (CreateParams.Payment).
+	pl := &plan{}
+	defer func() {
+		if pl.fresh {
+			s.keepPayment(ctx, pl.payment)
+		}
+	}()
+	if err := s.prepare(ctx, snap, m, in, pl); err != nil {
 		return refuse(err)
 	}
 	r, acct, p := pl.refund, pl.acct, pl.payment
@@ -177,9 +185,6 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 			} else {
 				err = exceeds(r.Amount, rest, r.Currency)
 			}
-		}
-		if pl.fresh {
-			s.keepPayment(ctx, p)
 		}
 		return refuse(err)
 	}
@@ -199,9 +204,8 @@ func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID 
 		cp.Payment = p
 	}
 	existing, err := s.store.Create(ctx, cp)
-	if pl.fresh && (err != nil || existing != nil) {
-		// Not necessarily kept: refused, or the key was bound already.
-		s.keepPayment(ctx, p)
+	if err == nil && existing == nil {
+		pl.fresh = false // kept with the refund
 	}
 	if err != nil {
 		return s.problem(ledgerProblem(err, p, r.Amount, r.Currency), requestID)
@@ -236,47 +240,42 @@ type plan struct {
 	full, fresh bool
 }
 
-// prepare routes, learns the payment and builds the refund to insert.
-func (s *Service) prepare(ctx context.Context, snap *Snapshot, m *Merchant, in *CreateInput) (*plan, error) {
+// prepare routes, learns the payment and builds the refund to insert,
+// filling pl as it goes: a refusal after the payment was learned leaves the
+// payment in pl.
+func (s *Service) prepare(ctx context.Context, snap *Snapshot, m *Merchant, in *CreateInput, pl *plan) error {
 	acct, err := s.account(snap, m, in.Provider, in.PaymentID, in.Currency)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if acct.breaker.open() {
-		return nil, unavailable(acct)
+		return unavailable(acct)
 	}
 	p, fresh, err := s.learnPayment(ctx, acct, in.PaymentID, in.Currency)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	pl, err := s.build(ctx, m, in, acct, p)
-	if err != nil {
-		if fresh {
-			s.keepPayment(ctx, p)
-		}
-		return nil, err
-	}
-	pl.fresh = fresh
-	return pl, nil
+	pl.acct, pl.payment, pl.fresh = acct, p, fresh
+	pl.refund, pl.full, err = s.build(ctx, m, in, acct, p)
+	return err
 }
 
-// keepPayment keeps facts learned for a refund that was refused, so that
-// the next try reads them from the store instead of asking the provider.
-// A refund that is created keeps them itself (store.CreateParams.Payment).
+// keepPayment keeps facts learned for a refund that was not created.
 func (s *Service) keepPayment(ctx context.Context, p *store.Payment) {
 	if err := s.store.PutPayment(ctx, p); err != nil {
 		s.log.Warn("keep a payment's facts", zap.String("provider", p.Provider), zap.String("payment_id", p.PaymentID), zap.Error(err))
 	}
 }
 
-// build checks a request against the payment's facts and builds the refund.
-func (s *Service) build(ctx context.Context, m *Merchant, in *CreateInput, acct *Account, p *store.Payment) (*plan, error) {
+// build checks a request against the payment's facts and builds the refund;
+// full says it refunds the whole rest.
+func (s *Service) build(ctx context.Context, m *Merchant, in *CreateInput, acct *Account, p *store.Payment) (*normalize.Refund, bool, error) {
 	if in.Currency != "" && in.Currency != p.Currency {
-		return nil, normalize.FieldErr(normalize.CodeCurrencyMismatch, "currency", "payment_currency",
+		return nil, false, normalize.FieldErr(normalize.CodeCurrencyMismatch, "currency", "payment_currency",
 			fmt.Sprintf("currency %s does not match the payment's currency %s", in.Currency, p.Currency))
 	}
 	if p.Livemode != acct.Caps.Livemode {
-		return nil, normalize.FieldErr(normalize.CodeModeMismatch, "payment_id", "livemode",
+		return nil, false, normalize.FieldErr(normalize.CodeModeMismatch, "payment_id", "livemode",
 			fmt.Sprintf("payment %s is %s but account %s uses a %s key", in.PaymentID, modeName(p.Livemode), acct.Name, modeName(acct.Caps.Livemode)))
 	}
 	amount, rest := int64(0), int64(-1)
@@ -289,17 +288,17 @@ func (s *Service) build(ctx context.Context, m *Merchant, in *CreateInput, acct 
 	if in.Amount == nil || !acct.Caps.Partial {
 		totals, err := s.store.Totals(ctx, acct.Name, in.PaymentID)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		rest = p.Limit() - totals.Reserved()
 		if rest <= 0 {
-			return nil, fullyRefunded(in.PaymentID)
+			return nil, false, fullyRefunded(in.PaymentID)
 		}
 		if in.Amount == nil {
 			amount = rest
 		}
 		if amount > rest {
-			return nil, exceeds(amount, rest, p.Currency)
+			return nil, false, exceeds(amount, rest, p.Currency)
 		}
 	}
 	now := s.clock()
@@ -311,13 +310,13 @@ func (s *Service) build(ctx context.Context, m *Merchant, in *CreateInput, acct 
 	}
 	req := providerRequest(r, amount == rest)
 	if !req.Full && !acct.Caps.Partial {
-		return nil, normalize.FieldErr(normalize.CodePartialRefundUnsupported, "amount", "partial_unsupported",
+		return nil, false, normalize.FieldErr(normalize.CodePartialRefundUnsupported, "amount", "partial_unsupported",
 			fmt.Sprintf("account %s (%s) refunds only the whole payment: omit amount or send %d", acct.Name, acct.Type, rest))
 	}
 	if err := providers.CheckRequest(acct.Type, acct.Caps, req); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &plan{refund: r, acct: acct, payment: p, full: req.Full}, nil
+	return r, req.Full, nil
 }
 
 // account resolves the account a request goes to.
