@@ -267,6 +267,7 @@ type opRun struct {
 	rate     int
 	duration time.Duration
 	lat      []int64 // ns, every request sent, answered or not
+	at       []int64 // unix ns each of them was sent, in the order of lat until stat sorts lat
 	ok       int
 	wrong    map[string]int
 	errs     map[string]int // the load tool's error text of requests with no answer
@@ -284,6 +285,7 @@ func (o *opRun) add(r *result) {
 		return
 	}
 	o.lat = append(o.lat, r.Latency)
+	o.at = append(o.at, r.Timestamp.UnixNano())
 	if answeredAsExpected(o.op, r) {
 		o.ok++
 		return
@@ -320,8 +322,45 @@ func percentile(sorted []int64, p float64) int64 {
 
 func ms(ns int64) float64 { return float64(ns) / 1e6 }
 
+// window is the length of the windows of OpStat.WindowP99.
+const window = 500 * time.Millisecond
+
+// windowP99 groups requests by when they were sent into windows of length
+// w and returns the median and the largest of the windows' p99s (ns).
+// Windows of fewer than minWindow requests (the run's ragged edges) are
+// left out. The median is the latency between the disk's stalls: a stall
+// of 300 ms sets a whole run's p99 but only its own windows.
+func windowP99(at, lat []int64, w time.Duration) (median, worst int64) {
+	if len(at) == 0 {
+		return 0, 0
+	}
+	start := slices.Min(at)
+	byWin := map[int64][]int64{}
+	for i, t := range at {
+		k := (t - start) / int64(w)
+		byWin[k] = append(byWin[k], lat[i])
+	}
+	var p99s []int64
+	for _, v := range byWin {
+		if len(v) < minWindow {
+			continue
+		}
+		slices.Sort(v)
+		p99s = append(p99s, percentile(v, 99))
+	}
+	if len(p99s) == 0 {
+		return 0, 0
+	}
+	slices.Sort(p99s)
+	return percentile(p99s, 50), p99s[len(p99s)-1]
+}
+
+// minWindow is the fewest requests a window needs to count.
+const minWindow = 20
+
 // stat computes the operation's figures.
 func (o *opRun) stat() *OpStat {
+	wMedian, wWorst := windowP99(o.at, o.lat, window)
 	slices.Sort(o.lat)
 	sent := len(o.lat)
 	exp := expectedRequests(o.rate, o.duration)
@@ -338,6 +377,7 @@ func (o *opRun) stat() *OpStat {
 		st.Avg = sum / float64(sent) / 1e6
 		st.P50, st.P90, st.P99, st.P999 = ms(percentile(o.lat, 50)), ms(percentile(o.lat, 90)), ms(percentile(o.lat, 99)), ms(percentile(o.lat, 99.9))
 		st.Max = ms(o.lat[sent-1])
+		st.WindowP99, st.WorstWindowP99 = ms(wMedian), ms(wWorst)
 	}
 	if o.duration > 0 {
 		st.Throughput = float64(o.ok) / o.duration.Seconds()

@@ -525,3 +525,32 @@ func TestResultsJSON(t *testing.T) {
 		t.Errorf("results JSON reads back as %+v, %v", back, err)
 	}
 }
+
+// A 300 ms stall in one half-second window sets the run's p99 but not the
+// median window p99; the worst window shows it. The ragged last window
+// (under minWindow requests) is left out.
+func TestWindowP99(t *testing.T) {
+	start := time.Date(2026, 12, 2, 17, 0, 0, 0, time.UTC)
+	o := newOpRun("create", 200, 2*time.Second)
+	for i := 0; i < 400; i++ {
+		at := start.Add(time.Duration(i) * 5 * time.Millisecond) // 200/s: 100 in each window
+		lat := 2 * time.Millisecond
+		if i >= 100 && i < 120 { // the second window's first 100 ms wait out a stall
+			lat = 300 * time.Millisecond
+		}
+		o.add(&result{Code: 201, Timestamp: at, Latency: int64(lat), Method: "POST", URL: "u"})
+	}
+	for i := 0; i < 3; i++ { // a straggler window of 3, all slow
+		o.add(&result{Code: 201, Timestamp: start.Add(2*time.Second + time.Duration(i)*time.Millisecond), Latency: int64(time.Second), Method: "POST", URL: "u"})
+	}
+	st := o.stat()
+	if st.P99 != 300 {
+		t.Errorf("p99 = %v ms, want the stall's 300", st.P99)
+	}
+	if st.WindowP99 != 2 || st.WorstWindowP99 != 300 {
+		t.Errorf("window p99 median %v ms, worst %v ms; want 2 and 300", st.WindowP99, st.WorstWindowP99)
+	}
+	if m, w := windowP99(nil, nil, window); m != 0 || w != 0 {
+		t.Errorf("no requests: %d, %d", m, w)
+	}
+}

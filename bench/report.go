@@ -119,6 +119,7 @@ func (sr *StoreRun) print(w io.Writer) {
 	}
 	if sr.Added != nil {
 		fmt.Fprintf(w, "\nadded latency (gateway − provider at %.0f/s): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n", sr.Added.Rate, sr.Added.P50, sr.Added.P99, sr.Added.P999)
+		fmt.Fprintf(w, "  window p99 added %.2f ms (the median of the %s windows' p99s: the run between its stalls; not judged)\n", sr.Added.WindowP99, window)
 	}
 	if sr.CreatedPerSec > 0 && sr.FsyncPerSec > 0 {
 		fmt.Fprintf(w, "refunds per fsync: %.2f (%.0f created/s ÷ %.0f fsync/s)\n", sr.RefundsPerFsync, sr.CreatedPerSec, sr.FsyncPerSec)

@@ -197,6 +197,10 @@ type OpStat struct {
 	P99          float64 `json:"p99_ms"`
 	P999         float64 `json:"p99_9_ms"`
 	Max          float64 `json:"max_ms"`
+	// WindowP99 is the median, over the run's half-second windows (by send
+	// time), of each window's p99; WorstWindowP99 is the largest of them.
+	WindowP99      float64 `json:"window_p99_ms,omitempty"`
+	WorstWindowP99 float64 `json:"worst_window_p99_ms,omitempty"`
 }
 
 // Added is the gateway's own latency: gateway − provider at one rate.
@@ -205,6 +209,9 @@ type Added struct {
 	P50  float64 `json:"p50_ms"`
 	P99  float64 `json:"p99_ms"`
 	P999 float64 `json:"p99_9_ms"`
+	// WindowP99 is the gateway's WindowP99 less the provider's: the added
+	// p99 between the disk's stalls. Not judged; the budget is the p99.
+	WindowP99 float64 `json:"window_p99_ms"`
 }
 
 // RSSReport is the gateway's resident memory over the run.
@@ -318,7 +325,8 @@ func (sr *StoreRun) derive() {
 	gw, pv := sr.scenario("create-half"), sr.scenario("provider-half")
 	if gw != nil && pv != nil && gw.Ops["create"] != nil && pv.Ops["provider"] != nil {
 		g, p := gw.Ops["create"], pv.Ops["provider"]
-		sr.Added = &Added{Rate: gw.Rate, P50: g.P50 - p.P50, P99: g.P99 - p.P99, P999: g.P999 - p.P999}
+		sr.Added = &Added{Rate: gw.Rate, P50: g.P50 - p.P50, P99: g.P99 - p.P99, P999: g.P999 - p.P999,
+			WindowP99: g.WindowP99 - p.WindowP99}
 	}
 }
 
