@@ -22,6 +22,7 @@ const usage = `usage:
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		serveProcs()
+		serveGC()
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

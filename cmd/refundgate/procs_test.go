@@ -13,32 +13,41 @@ import (
 )
 
 // TestServeProcs starts the real binary: serve runs with twice the Ps Go
-// chose, unless GOMAXPROCS is set, and says so in its start line.
+// chose and a GC target of serveGOGC, unless GOMAXPROCS or GOGC is set,
+// and says so in its start line.
 func TestServeProcs(t *testing.T) {
-	if os.Getenv("GOMAXPROCS") != "" {
-		t.Skip("GOMAXPROCS is set for the tests; this test needs Go's own choice to compare with")
+	if os.Getenv("GOMAXPROCS") != "" || os.Getenv("GOGC") != "" {
+		t.Skip("GOMAXPROCS or GOGC is set for the tests; this test needs Go's own choice to compare with")
 	}
 	bin := buildRefundgate(t)
 	for _, c := range []struct {
-		env  string
-		want int
+		env       string
+		procs, gc int
 	}{
-		{"", 2 * runtime.GOMAXPROCS(0)},
-		{"GOMAXPROCS=3", 3},
+		{"", 2 * runtime.GOMAXPROCS(0), serveGOGC},
+		{"GOMAXPROCS=3", 3, serveGOGC},
+		{"GOGC=150", 2 * runtime.GOMAXPROCS(0), 150},
 	} {
 		t.Run(fmt.Sprintf("%q", c.env), func(t *testing.T) {
-			if got := startProcs(t, bin, c.env); got != c.want {
-				t.Errorf("serve ran with %d Ps, want %d", got, c.want)
+			procs, gc := startProcs(t, bin, c.env)
+			if procs != c.procs {
+				t.Errorf("serve ran with %d Ps, want %d", procs, c.procs)
+			}
+			if gc != c.gc {
+				t.Errorf("serve ran with GOGC %d, want %d", gc, c.gc)
 			}
 		})
 	}
 }
 
-var procsField = regexp.MustCompile(`"procs":\s*(\d+)`)
+var (
+	procsField = regexp.MustCompile(`"procs":\s*(\d+)`)
+	gogcField  = regexp.MustCompile(`"gogc":\s*(\d+)`)
+)
 
 // startProcs starts `serve --sandbox` with env added and returns the procs
-// of its start line.
-func startProcs(t *testing.T, bin, env string) int {
+// and the gogc of its start line.
+func startProcs(t *testing.T, bin, env string) (procs, gc int) {
 	t.Helper()
 	logs := &lockedBuffer{}
 	cmd := exec.Command(bin, "serve", "--sandbox", "--addr", freeAddr(t))
@@ -58,15 +67,16 @@ func startProcs(t *testing.T, bin, env string) int {
 			if !strings.Contains(line, "refundgate listening") {
 				continue
 			}
-			m := procsField.FindStringSubmatch(line)
-			if m == nil {
-				t.Fatalf("the start line has no procs: %s", line)
+			m, g := procsField.FindStringSubmatch(line), gogcField.FindStringSubmatch(line)
+			if m == nil || g == nil {
+				t.Fatalf("the start line has no procs or gogc: %s", line)
 			}
-			n, _ := strconv.Atoi(m[1])
-			return n
+			procs, _ = strconv.Atoi(m[1])
+			gc, _ = strconv.Atoi(g[1])
+			return procs, gc
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("no start line within 20 s:\n%s", logs.String())
-	return 0
+	return 0, 0
 }

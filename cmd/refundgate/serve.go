@@ -121,7 +121,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("refundgate listening", zap.String("addr", ln.Addr().String()), zap.String("store", cfg.Store.Driver),
 		zap.Int("merchants", len(cfg.Merchants)), zap.Int("providers", len(cfg.Providers)),
-		zap.Int("procs", runtime.GOMAXPROCS(0)))
+		zap.Int("procs", runtime.GOMAXPROCS(0)), zap.Int("gogc", gcPercent()))
 
 	if pa := os.Getenv("REFUNDGATE_PPROF_ADDR"); pa != "" {
 		// Profiling for the benchmark harness, on its own loopback address.
