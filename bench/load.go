@@ -267,7 +267,7 @@ type opRun struct {
 	rate     int
 	duration time.Duration
 	lat      []int64 // ns, every request sent, answered or not
-	at       []int64 // unix ns each of them was sent, in the order of lat until stat sorts lat
+	at       []int64 // unix ns each of them was sent, in the order of lat
 	ok       int
 	wrong    map[string]int
 	errs     map[string]int // the load tool's error text of requests with no answer
@@ -358,11 +358,13 @@ func windowP99(at, lat []int64, w time.Duration) (median, worst int64) {
 // minWindow is the fewest requests a window needs to count.
 const minWindow = 20
 
-// stat computes the operation's figures.
+// stat computes the operation's figures. It sorts a copy of the latencies,
+// so that o.at still pairs with o.lat and stat may run again.
 func (o *opRun) stat() *OpStat {
 	wMedian, wWorst := windowP99(o.at, o.lat, window)
-	slices.Sort(o.lat)
-	sent := len(o.lat)
+	lat := slices.Clone(o.lat)
+	slices.Sort(lat)
+	sent := len(lat)
 	exp := expectedRequests(o.rate, o.duration)
 	st := &OpStat{Rate: float64(o.rate), Expected: exp, Sent: sent, Dropped: dropped(exp, sent), Count: float64(sent)}
 	if exp > 0 {
@@ -371,12 +373,12 @@ func (o *opRun) stat() *OpStat {
 	if sent > 0 {
 		st.OKRate = float64(o.ok) / float64(sent)
 		var sum float64
-		for _, v := range o.lat {
+		for _, v := range lat {
 			sum += float64(v)
 		}
 		st.Avg = sum / float64(sent) / 1e6
-		st.P50, st.P90, st.P99, st.P999 = ms(percentile(o.lat, 50)), ms(percentile(o.lat, 90)), ms(percentile(o.lat, 99)), ms(percentile(o.lat, 99.9))
-		st.Max = ms(o.lat[sent-1])
+		st.P50, st.P90, st.P99, st.P999 = ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99)), ms(percentile(lat, 99.9))
+		st.Max = ms(lat[sent-1])
 		st.WindowP99, st.WorstWindowP99 = ms(wMedian), ms(wWorst)
 	}
 	if o.duration > 0 {

@@ -550,6 +550,25 @@ func TestWindowP99(t *testing.T) {
 	if st.WindowP99 != 2 || st.WorstWindowP99 != 300 {
 		t.Errorf("window p99 median %v ms, worst %v ms; want 2 and 300", st.WindowP99, st.WorstWindowP99)
 	}
+	if again := o.stat(); *again != *st {
+		t.Errorf("a second stat gives %+v, the first %+v", again, st)
+	}
+	// Stalls in the first three of four windows: their p99s are 300 ms, and
+	// so is the median; a second stat must still pair each latency with its
+	// own send time (sorting them in place moved every slow one to the end).
+	o = newOpRun("create", 200, 2*time.Second)
+	for i := 0; i < 400; i++ {
+		lat := 2 * time.Millisecond
+		if i < 300 && i%100 < 20 {
+			lat = 300 * time.Millisecond
+		}
+		o.add(&result{Code: 201, Timestamp: start.Add(time.Duration(i) * 5 * time.Millisecond), Latency: int64(lat), Method: "POST", URL: "u"})
+	}
+	for n := 1; n <= 2; n++ {
+		if st := o.stat(); st.WindowP99 != 300 {
+			t.Errorf("stat %d: window p99 median %v ms, want 300", n, st.WindowP99)
+		}
+	}
 	if m, w := windowP99(nil, nil, window); m != 0 || w != 0 {
 		t.Errorf("no requests: %d, %d", m, w)
 	}
