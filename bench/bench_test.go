@@ -6,8 +6,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -356,5 +359,41 @@ func TestLuaPool(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("pool lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+func TestRunqWait(t *testing.T) {
+	if w, ok := schedstatWait([]byte("7000000 2500000000 31\n")); !ok || w != 2.5 {
+		t.Errorf("schedstatWait = %v, %v; want 2.5 s", w, ok)
+	}
+	if _, ok := schedstatWait([]byte("7000000\n")); ok {
+		t.Error("a short schedstat parsed")
+	}
+	if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(os.Getpid()) + "/schedstat"); err != nil {
+		t.Skipf("no schedstat here: %v", err)
+	}
+	before, ok := runqWait(os.Getpid())
+	if !ok {
+		t.Fatal("runqWait found no thread of this process")
+	}
+	// More spinning threads than CPUs (and as many Ps, so the OS, not Go,
+	// queues them): some of them must wait.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2*runtime.NumCPU() + 1))
+	var wg sync.WaitGroup
+	stop := time.Now().Add(300 * time.Millisecond)
+	for range 2*runtime.NumCPU() + 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			for time.Now().Before(stop) {
+			}
+		}()
+	}
+	wg.Wait()
+	after, _ := runqWait(os.Getpid())
+	if after-before < 0.05 {
+		t.Errorf("run-queue wait grew by %.3f s with %d threads spinning on %d CPUs for 300 ms", after-before, 2*runtime.NumCPU()+1, runtime.NumCPU())
 	}
 }

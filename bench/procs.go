@@ -403,6 +403,9 @@ func (h *harness) cpuTimes() map[string]float64 {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid())); err == nil {
 			out[name] = procCPU(b)
 		}
+		if w, ok := runqWait(p.pid()); ok {
+			out[name+"_runq"] = w
+		}
 	}
 	// The PostgreSQL server's processes, when the store is PostgreSQL on
 	// this machine.
@@ -419,6 +422,45 @@ func (h *harness) cpuTimes() map[string]float64 {
 		out["machine"] = machineBusy(b)
 	}
 	return out
+}
+
+// runqWait returns the seconds pid's threads have spent runnable but
+// waiting for a CPU (the second field of /proc/<pid>/task/<tid>/schedstat,
+// summed over its live threads). Between two readings, divided by the
+// time, it is how many threads were waiting on average: with the machine's
+// two cores shared by the gateway, the sandbox and the load tool, this is
+// where a request's time goes that no stage of the gateway accounts for.
+// A thread that exits takes its count with it; the Go runtime keeps its
+// threads.
+func runqWait(pid int) (float64, bool) {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var sum float64
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if w, ok := schedstatWait(b); ok {
+			sum += w
+			n++
+		}
+	}
+	return sum, n > 0
+}
+
+// schedstatWait reads the run-queue wait, in seconds, from a schedstat
+// line: "<ns on CPU> <ns waiting> <timeslices>".
+func schedstatWait(b []byte) (float64, bool) {
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return 0, false
+	}
+	ns, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return float64(ns) / 1e9, true
 }
 
 // clockTick is USER_HZ, 100 on every Linux that matters.

@@ -116,6 +116,9 @@ func (sr *StoreRun) print(w io.Writer) {
 			fmt.Fprintf(w, "%-13s   store: %d writes, on disk p50 ≤ %s ms, p99 ≤ %s ms; %d fdatasyncs, p50 ≤ %s ms, p99 ≤ %s ms, %d over %s\n", "",
 				st.Writes, bound(st.WriteWaitP50), bound(st.WriteWaitP99), st.Syncs, bound(st.WALSyncP50), bound(st.WALSyncP99), st.WALSyncStalls, stallAfter)
 		}
+		if g, ok := s.CPU["gateway_runq"]; ok {
+			fmt.Fprintf(w, "%-13s   run queue: gateway %.2f, sandbox %.2f threads waiting for a CPU on average\n", "", g, s.CPU["sandbox_runq"])
+		}
 	}
 	if sr.Added != nil {
 		fmt.Fprintf(w, "\nadded latency (gateway − provider at %.0f/s): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n", sr.Added.Rate, sr.Added.P50, sr.Added.P99, sr.Added.P999)

@@ -164,6 +164,9 @@ type Scenario struct {
 	// core busy): gateway, sandbox, vegeta (its processes), harness (this
 	// process, which streams the targets), loadgen (vegeta + harness), and
 	// the whole machine (all processes, including anything else running).
+	// gateway_runq and sandbox_runq are not CPU used but the time their
+	// threads were runnable and waiting for a CPU, also in cores (1.0 = one
+	// thread waiting all the time; see runqWait).
 	CPU map[string]float64 `json:"cpu_cores,omitempty"`
 	// StoreSyncs is the fsyncs the store itself counted from the start of
 	// the run until the gateway was idle after it: SQLite's
