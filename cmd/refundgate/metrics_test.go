@@ -38,6 +38,7 @@ func TestStoreMetrics(t *testing.T) {
 		`refundgate_store_write_wait_seconds_bucket{le="+Inf"}`: 2,
 		"refundgate_store_wal_sync_seconds_count":               2,
 		"refundgate_store_wal_restart_seconds_total":            0,
+		"refundgate_store_inline_writes_total":                  0,
 	} {
 		v, ok := samples[name]
 		if !ok || v < least {

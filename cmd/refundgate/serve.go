@@ -199,6 +199,7 @@ func registerSQLiteMetrics(reg prometheus.Registerer, s *sqlite.Store) {
 	}
 	reg.MustRegister(
 		counter("refundgate_store_write_ops_total", "Write operations run by the SQLite writer.", func(st sqlite.Stats) int64 { return st.Ops }),
+		counter("refundgate_store_inline_writes_total", "Write operations that found the SQLite write path idle and ran, committed and synced on their caller's goroutine.", func(st sqlite.Stats) int64 { return st.Inline }),
 		counter("refundgate_store_commits_total", "Transactions the SQLite writer committed (ops per commit: the group-commit batch).", func(st sqlite.Stats) int64 { return st.Commits }),
 		counter("refundgate_store_wal_syncs_total", "fdatasyncs of the SQLite WAL; each covers every commit before it.", func(st sqlite.Stats) int64 { return st.Syncs }),
 		counter("refundgate_store_checkpoints_total", "Background checkpoints of the SQLite WAL.", func(st sqlite.Stats) int64 { return st.Checkpoints }),

@@ -22,7 +22,12 @@ import (
 // arrive into its next transaction, and commits it when the syncer is free:
 // the fsync of batch n overlaps the execution of batch n+1, and the slower
 // the disk, the larger the batches (the flush stage of a group commit, as
-// PostgreSQL's WAL writer and MySQL's binlog group commit do it). SQLite's own guarantee for WAL mode with
+// PostgreSQL's WAL writer and MySQL's binlog group commit do it). One sync
+// token passes between them (syncReady): only its holder commits and syncs.
+// When a write finds the writer idle and the token free, its caller takes
+// both and does the work of the two goroutines itself, for a batch of one
+// (see inline); the writer can open the next batch meanwhile, and commits it
+// once the token is back. SQLite's own guarantee for WAL mode with
 // synchronous=NORMAL is that the database stays consistent after a power
 // loss and only the last commits may roll back; the explicit fdatasync
 // makes those the unacknowledged ones.
@@ -156,31 +161,37 @@ func (s *Store) syncLoop() {
 	defer close(s.syncDone)
 	s.syncReady <- struct{}{}
 	for b := range s.toSync {
-		pending := b.batch
-		err := s.broken()
-		if err == nil {
-			start := time.Now()
-			err = s.syncWAL()
-			s.walSync.Observe(time.Since(start).Seconds())
-			if err != nil {
-				err = fmt.Errorf("%w: %w", errBroken, err)
-				s.brokenErr.CompareAndSwap(nil, &err)
-			}
-			s.stats.syncs.Add(1)
-		}
-		switch {
-		case err != nil:
-			s.markSynced(-1)
-		case b.seq > 0:
-			s.markSynced(b.seq)
-		}
-		for _, o := range pending {
-			if err != nil && o.err == nil {
-				o.err = err
-			}
-			close(o.done)
-		}
+		s.syncBatch(b)
 		s.syncReady <- struct{}{}
+	}
+}
+
+// syncBatch makes one committed batch durable with an fdatasync of the WAL
+// and wakes its callers. Only the holder of the sync token calls it: the
+// syncer, or a caller writing inline.
+func (s *Store) syncBatch(b synced) {
+	err := s.broken()
+	if err == nil {
+		start := time.Now()
+		err = s.syncWAL()
+		s.walSync.Observe(time.Since(start).Seconds())
+		if err != nil {
+			err = fmt.Errorf("%w: %w", errBroken, err)
+			s.brokenErr.CompareAndSwap(nil, &err)
+		}
+		s.stats.syncs.Add(1)
+	}
+	switch {
+	case err != nil:
+		s.markSynced(-1)
+	case b.seq > 0:
+		s.markSynced(b.seq)
+	}
+	for _, o := range b.batch {
+		if err != nil && o.err == nil {
+			o.err = err
+		}
+		close(o.done)
 	}
 }
 

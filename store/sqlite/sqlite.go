@@ -7,8 +7,10 @@
 // (group commit): many concurrent callers share one transaction and one
 // fdatasync, and each still gets its own result. The fdatasync itself runs
 // in a second goroutine while the writer commits the next batch, and
-// checkpoints in a third (see durable.go). Reads use a separate pool of
-// connections, which WAL lets run beside the writer.
+// checkpoints in a third (see durable.go). A write that finds the writer
+// and the syncer both idle runs, commits and syncs on its caller's
+// goroutine instead. Reads use a separate pool of connections, which WAL
+// lets run beside the writer.
 package sqlite
 
 import (
@@ -75,7 +77,13 @@ type Store struct {
 	once               sync.Once
 	closeErr           error
 
-	toSync    chan synced
+	// wmu is held by whoever uses the write connection: the writer for a
+	// batch, or a caller writing inline (see inline).
+	wmu    sync.Mutex
+	toSync chan synced
+	// syncReady holds the one sync token: its holder (the syncer between
+	// batches, the writer about to commit, or a caller writing inline) is
+	// the only one that may commit and sync next.
 	syncReady chan struct{}
 	syncDone  chan struct{}
 	brokenErr atomic.Pointer[error]
@@ -94,8 +102,8 @@ type Store struct {
 	ckptMu        sync.Mutex
 	restartFrames int64 // walRestartFrames; tests lower it
 	// shrinkEvery is how often the writer gives its idle page cache back
-	// (see shrinkCache), lastShrink when it last did; only the writer
-	// goroutine touches lastShrink.
+	// (see shrinkCache), lastShrink when it last did; only the holder of
+	// wmu touches lastShrink.
 	shrinkEvery time.Duration
 	lastShrink  time.Time
 
@@ -105,8 +113,8 @@ type Store struct {
 
 // counters are the writer's running totals, for Stats.
 type counters struct {
-	ops, commits, syncs, checkpoints, restarts, checkpointFailures atomic.Int64
-	restartNanos                                                   atomic.Int64
+	ops, inline, commits, syncs, checkpoints, restarts, checkpointFailures atomic.Int64
+	restartNanos                                                           atomic.Int64
 }
 
 // Stats are running totals of the store's write path.
@@ -114,6 +122,9 @@ type Stats struct {
 	// Ops is the number of write operations run, Commits the transactions
 	// that held them: Ops/Commits is the mean group-commit batch.
 	Ops, Commits int64
+	// Inline counts the ops that found the write path idle and were run,
+	// committed and synced on their caller's goroutine, each alone.
+	Inline int64
 	// Syncs counts the fdatasyncs of the WAL; each covers every commit
 	// before it.
 	Syncs int64
@@ -131,7 +142,7 @@ type Stats struct {
 
 // Stats returns the running totals of the write path.
 func (s *Store) Stats() Stats {
-	st := Stats{Ops: s.stats.ops.Load(), Commits: s.stats.commits.Load(),
+	st := Stats{Ops: s.stats.ops.Load(), Inline: s.stats.inline.Load(), Commits: s.stats.commits.Load(),
 		Syncs: s.stats.syncs.Load(), Checkpoints: s.stats.checkpoints.Load(), Restarts: s.stats.restarts.Load(),
 		CheckpointFailures: s.stats.checkpointFailures.Load(), RestartTime: time.Duration(s.stats.restartNanos.Load())}
 	if s.wal != nil {
@@ -366,6 +377,11 @@ func (s *Store) Close() error {
 		close(s.closing)
 		<-s.done
 		<-s.syncDone
+		// A caller writing inline uses the connection, then holds the
+		// token until its sync is done; the token is not given back.
+		s.wmu.Lock()
+		<-s.syncReady
+		s.wmu.Unlock()
 		close(s.ckptStop)
 		<-s.ckptDone
 		s.closeErr = s.closeDBs()

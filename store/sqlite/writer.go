@@ -40,16 +40,56 @@ func (s *Store) do(ctx context.Context, run func(tx *wtx) error) error {
 	}
 	start := time.Now()
 	o := &op{ctx: ctx, run: run, done: make(chan struct{})}
-	select {
-	case s.ops <- o:
-	case <-s.closing:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	if !s.inline(o) {
+		select {
+		case s.ops <- o:
+		case <-s.closing:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		<-o.done
 	}
-	<-o.done
 	s.writeWait.Observe(time.Since(start).Seconds())
 	return o.err
+}
+
+// inline runs o on the caller's own goroutine, as a batch of one, when the
+// write path is idle: no batch open (wmu is free) and no sync running (the
+// sync token is there to take). It begins, runs, commits and syncs as the
+// writer and the syncer would, and reports false, having done nothing,
+// when the path is busy or the store is closing. Under load the path is
+// rarely idle and ops queue for the writer as before, to share its
+// commits; at light load every write would otherwise wake the writer, then
+// the syncer, then its caller, each on a CPU of its own, for a batch of
+// one.
+func (s *Store) inline(o *op) bool {
+	if !s.wmu.TryLock() {
+		return false
+	}
+	select {
+	case <-s.syncReady:
+	default:
+		s.wmu.Unlock()
+		return false
+	}
+	select {
+	case <-s.closing:
+		s.syncReady <- struct{}{}
+		s.wmu.Unlock()
+		return false
+	default:
+	}
+	s.stats.inline.Add(1)
+	b := s.commit(s.begin(o))
+	s.restartWAL()
+	s.shrinkCache()
+	// The writer may open the next batch while this one syncs; it cannot
+	// commit it before the token is back.
+	s.wmu.Unlock()
+	s.syncBatch(b)
+	s.syncReady <- struct{}{}
+	return true
 }
 
 // writeLoop owns the write connection. It opens a transaction with the
@@ -68,6 +108,7 @@ func (s *Store) writeLoop() {
 			return
 		case first = <-s.ops:
 		}
+		s.wmu.Lock()
 		t := s.begin(first)
 		for len(t.batch) < s.maxBatch && !t.handed {
 			select {
@@ -89,6 +130,7 @@ func (s *Store) writeLoop() {
 		}
 		s.restartWAL()
 		s.shrinkCache()
+		s.wmu.Unlock()
 	}
 }
 
@@ -217,10 +259,13 @@ func (t *batchTx) fail(err error) {
 	}
 }
 
-// commitTo commits t and hands its batch to the syncer, which is free. If
-// COMMIT fails nothing of the batch is kept and every op that had
-// succeeded gets the error.
-func (s *Store) commitTo(t *batchTx) {
+// commitTo commits t and hands its batch to the syncer, which is free.
+func (s *Store) commitTo(t *batchTx) { s.toSync <- s.commit(t) }
+
+// commit commits t and returns its batch, to be synced. If COMMIT fails
+// nothing of the batch is kept and every op that had succeeded gets the
+// error.
+func (s *Store) commit(t *batchTx) synced {
 	var seq int64
 	if t.err == nil {
 		// Numbered before COMMIT: a read that can see this batch must
@@ -240,7 +285,7 @@ func (s *Store) commitTo(t *batchTx) {
 		s.kickCheckpoint()
 	}
 	t.handed = true
-	s.toSync <- synced{batch: t.batch, seq: seq}
+	return synced{batch: t.batch, seq: seq}
 }
 
 // checkFailed reports whether err is an op refusing on its own check,

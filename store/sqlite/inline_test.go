@@ -1,0 +1,113 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/refundgate/refundgate/store"
+	"github.com/refundgate/refundgate/store/sqlite"
+)
+
+// holdSyncs makes every WAL sync of s wait until release is called, and
+// says on the returned channel when each one starts.
+func holdSyncs(t *testing.T, s *sqlite.Store) (started <-chan struct{}, release func()) {
+	t.Helper()
+	st, rel := make(chan struct{}, 16), make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(rel) }) }
+	t.Cleanup(release) // before Close, which waits for a held sync
+	sqlite.WrapSyncWAL(s, func(real func() error) error {
+		st <- struct{}{}
+		<-rel
+		return real()
+	})
+	return st, release
+}
+
+// TestWritesDuringASyncShareOneCommit holds the sync of a write made on an
+// idle store (which its caller commits and syncs itself): the writes that
+// arrive meanwhile are not acknowledged before a sync of their own, and
+// they all share the one commit that follows.
+func TestWritesDuringASyncShareOneCommit(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
+	defer s.Close()
+	ctx := context.Background()
+	started, release := holdSyncs(t, s)
+	create := func(r string, done chan<- error) {
+		rf := refund(r)
+		_, err := s.Create(ctx, store.CreateParams{Refund: rf, Key: key(rf), Limit: 1 << 40})
+		done <- err
+	}
+	first := make(chan error, 1)
+	go create("first", first)
+	<-started
+	const n = 8
+	rest := make(chan error, n)
+	for i := range n {
+		go create("rest-"+string(rune('a'+i)), rest)
+	}
+	select {
+	case err := <-rest:
+		t.Fatalf("a write returned (%v) while the only sync was held", err)
+	case err := <-first:
+		t.Fatalf("the first write returned (%v) while its sync was held", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("first Create: %v", err)
+	}
+	for range n {
+		if err := <-rest; err != nil {
+			t.Fatalf("Create during the held sync: %v", err)
+		}
+	}
+	if st := s.Stats(); st.Ops != n+1 || st.Inline != 1 || st.Commits != 2 || st.Syncs != 2 {
+		t.Errorf("Stats = %+v, want %d ops in 2 commits and 2 syncs: the first alone and inline, then the %d that waited together", st, n+1, n)
+	}
+}
+
+// TestCloseWaitsForAnInlineWrite closes the store while a write's sync is
+// held: Close waits for it, the write is acknowledged, and it is in the
+// file when the store is opened again.
+func TestCloseWaitsForAnInlineWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "refundgate.db")
+	s := openFile(t, path)
+	ctx := context.Background()
+	started, release := holdSyncs(t, s)
+	r := refund("closing")
+	created := make(chan error, 1)
+	go func() {
+		_, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40})
+		created <- err
+	}()
+	<-started
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a write's sync was held", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	if err := <-created; err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if st := s.Stats(); st.Inline != 1 {
+		t.Errorf("Stats = %+v, want the one write inline", st)
+	}
+	if _, err := s.Create(ctx, store.CreateParams{Refund: refund("after"), Key: key(refund("after")), Limit: 1 << 40}); err == nil {
+		t.Error("Create after Close succeeded")
+	}
+	s2 := openFile(t, path)
+	defer s2.Close()
+	if _, err := s2.GetRefund(ctx, "m1", r.ID); err != nil {
+		t.Errorf("the acknowledged refund after reopening: %v", err)
+	}
+}
