@@ -7,11 +7,34 @@ import (
 	"slices"
 )
 
-// The SQLite store's own latency histograms on the gateway's /metrics: a
-// scenario's figures are the buckets' growth over its load window.
+// The gateway's own latency histograms on its /metrics: a scenario's
+// figures are the buckets' growth over its load window. The SQLite store
+// times each write until it is on disk and each fdatasync of the WAL; the
+// HTTP API each request, from the handler's start to its end; the service
+// each provider call.
 const (
-	writeWaitMetric = "refundgate_store_write_wait_seconds"
-	walSyncMetric   = "refundgate_store_wal_sync_seconds"
+	writeWaitMetric    = "refundgate_store_write_wait_seconds"
+	walSyncMetric      = "refundgate_store_wal_sync_seconds"
+	requestMetric      = "refundgate_http_request_seconds"
+	providerCallMetric = "refundgate_provider_call_seconds"
+)
+
+// histKey names one histogram of /metrics: a family and the labels of the
+// series summed into it.
+type histKey struct {
+	name   string
+	labels map[string]string
+}
+
+// The histograms a scenario reads. The labelled ones have no series until
+// their first observation: a reading before a scenario's first create or
+// provider call lacks them, and counts as all zero (see growth).
+var (
+	writeWait    = histKey{name: writeWaitMetric}
+	walSync      = histKey{name: walSyncMetric}
+	createTime   = histKey{name: requestMetric, labels: map[string]string{"method": "POST", "route": "/v1/refunds"}}
+	providerTime = histKey{name: providerCallMetric, labels: map[string]string{"op": "refund"}}
+	histKeys     = []histKey{writeWait, walSync, createTime, providerTime}
 )
 
 // buckets is a histogram's cumulative counts by upper bound (seconds),
@@ -34,6 +57,22 @@ type StoreLatency struct {
 	WALSyncStalls uint64 `json:"wal_sync_stalls"`
 }
 
+// GatewayLatency is what the gateway's own histograms counted during one
+// scenario's load: each POST /v1/refunds (create or replay) from the
+// handler's start to its end, and each provider refund call within them.
+// Against the load tool's latency it splits the time spent outside the
+// handler (sockets, the accept and run queues) from the time in it, and the
+// time in it between the provider and the rest. Percentiles are bucket
+// upper bounds (ms): "at most".
+type GatewayLatency struct {
+	Creates       uint64  `json:"create_requests"`
+	CreateP50     upperMS `json:"create_p50_ms"`
+	CreateP99     upperMS `json:"create_p99_ms"`
+	ProviderCalls uint64  `json:"provider_calls"`
+	ProviderP50   upperMS `json:"provider_p50_ms"`
+	ProviderP99   upperMS `json:"provider_p99_ms"`
+}
+
 // upperMS is a bucket's upper bound in ms; +Inf (above the largest bucket)
 // is written to JSON as null, which JSON has instead of infinity.
 type upperMS float64
@@ -45,23 +84,23 @@ func (u upperMS) MarshalJSON() ([]byte, error) {
 	return json.Marshal(float64(u))
 }
 
-// parseHistograms reads the named histograms from a Prometheus text
-// exposition.
-func parseHistograms(text []byte, names ...string) map[string]buckets {
+// parseHistograms reads histograms from a Prometheus text exposition, by
+// family name.
+func parseHistograms(text []byte, keys ...histKey) map[string]buckets {
 	m := parseMetrics(text)
 	if m == nil {
 		return nil
 	}
 	out := map[string]buckets{}
-	for _, name := range names {
-		if b, ok := m.histogram(name); ok {
-			out[name] = b
+	for _, k := range keys {
+		if b, ok := m.histogram(k); ok {
+			out[k.name] = b
 		}
 	}
 	return out
 }
 
-// growth is after − before, bucket by bucket.
+// growth is after − before, bucket by bucket; a nil before is all zero.
 func growth(before, after buckets) buckets {
 	d := buckets{}
 	for le, n := range after {
@@ -109,6 +148,22 @@ func storeLatency(before, after map[string]buckets) *StoreLatency {
 		Syncs: s[math.Inf(1)], WALSyncP50: s.quantile(0.5), WALSyncP99: s.quantile(0.99), WALSyncStalls: s.above(stallAfter.Seconds())}
 }
 
+// gatewayLatency is a scenario's GatewayLatency from two readings of
+// /metrics, or nil when the later one lacks the request histogram (an
+// older gateway, or a scenario with no create).
+func gatewayLatency(before, after map[string]buckets) *GatewayLatency {
+	r1, ok := after[requestMetric]
+	if !ok {
+		return nil
+	}
+	r, p := growth(before[requestMetric], r1), growth(before[providerCallMetric], after[providerCallMetric])
+	if r[math.Inf(1)] == 0 {
+		return nil
+	}
+	return &GatewayLatency{Creates: r[math.Inf(1)], CreateP50: r.quantile(0.5), CreateP99: r.quantile(0.99),
+		ProviderCalls: p[math.Inf(1)], ProviderP50: p.quantile(0.5), ProviderP99: p.quantile(0.99)}
+}
+
 // above counts the observations above the first bucket whose upper bound
 // is at least v (seconds).
 func (b buckets) above(v float64) uint64 {
@@ -120,15 +175,12 @@ func (b buckets) above(v float64) uint64 {
 	return 0
 }
 
-// storeHistograms reads the SQLite store's histograms from the gateway, or
-// nil.
-func (h *harness) storeHistograms() map[string]buckets {
-	if h.store != "sqlite" {
-		return nil
-	}
+// histograms reads the gateway's latency histograms (the store's only on
+// SQLite), or nil.
+func (h *harness) histograms() map[string]buckets {
 	text := metricsText(h.gatewayURL + "/metrics")
 	if text == nil {
 		return nil
 	}
-	return parseHistograms(text, writeWaitMetric, walSyncMetric)
+	return parseHistograms(text, histKeys...)
 }

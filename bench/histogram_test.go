@@ -34,7 +34,7 @@ func TestStoreLatency(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return parseHistograms(b, writeWaitMetric, walSyncMetric)
+		return parseHistograms(b, writeWait, walSync)
 	}
 	// Before the load: slow writes that must not count.
 	for range 50 {
@@ -62,7 +62,7 @@ func TestStoreLatency(t *testing.T) {
 		t.Fatalf("storeLatency = %+v, want %+v", got, want)
 	}
 	// A gateway without the histograms (PostgreSQL, an older build).
-	if got := storeLatency(before, parseHistograms([]byte("refundgate_store_wal_syncs_total 3\n"), writeWaitMetric)); got != nil {
+	if got := storeLatency(before, parseHistograms([]byte("refundgate_store_wal_syncs_total 3\n"), writeWait)); got != nil {
 		t.Errorf("without histograms: %+v, want nil", got)
 	}
 	if q := (buckets{math.Inf(1): 0}).quantile(0.99); q != 0 {
@@ -75,6 +75,66 @@ func TestStoreLatency(t *testing.T) {
 	b, err := json.Marshal(StoreLatency{Writes: 3, WriteWaitP50: upperMS(math.Inf(1)), WriteWaitP99: 6.4})
 	if err != nil || !strings.Contains(string(b), `"write_wait_p50_ms":null`) || !strings.Contains(string(b), `"write_wait_p99_ms":6.4`) {
 		t.Errorf("StoreLatency as JSON = %s, %v; want null for +Inf and the number otherwise", b, err)
+	}
+}
+
+// TestGatewayLatency reads the API's and the provider calls' histograms
+// from a real /metrics answer: only POST /v1/refunds and refund calls
+// count, summed over their series, and a series born during the load
+// counts from zero.
+func TestGatewayLatency(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	req := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: requestMetric,
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"method", "route"})
+	calls := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: providerCallMetric,
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 17)}, []string{"provider", "op"})
+	reg.MustRegister(req, calls)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	read := func() map[string]buckets {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return parseHistograms(b, histKeys...)
+	}
+	// Before the load: slow creates and lookups that must not count, and
+	// no refund call yet.
+	for range 10 {
+		req.WithLabelValues("POST", "/v1/refunds").Observe(2)
+		calls.WithLabelValues("acct-a", "lookup").Observe(2)
+	}
+	before := read()
+	if _, ok := before[providerCallMetric]; ok {
+		t.Fatalf("before any refund call: %v, want no provider series matching op=refund", before[providerCallMetric])
+	}
+	// The load: 99 creates of 2 ms and one of 20 ms; reads that are not
+	// creates; refund calls on two accounts, 98 of 0.3 ms and 2 of 5 ms.
+	for range 99 {
+		req.WithLabelValues("POST", "/v1/refunds").Observe(0.002)
+	}
+	req.WithLabelValues("POST", "/v1/refunds").Observe(0.02)
+	for range 500 {
+		req.WithLabelValues("GET", "/v1/refunds").Observe(5)
+	}
+	for i := range 98 {
+		calls.WithLabelValues([]string{"acct-a", "acct-b"}[i%2], "refund").Observe(0.0003)
+	}
+	calls.WithLabelValues("acct-b", "refund").Observe(0.005)
+	calls.WithLabelValues("acct-b", "refund").Observe(0.005)
+	calls.WithLabelValues("acct-a", "lookup").Observe(3)
+	got := gatewayLatency(before, read())
+	want := GatewayLatency{Creates: 100, CreateP50: 2.5, CreateP99: 2.5, ProviderCalls: 100, ProviderP50: 0.4, ProviderP99: 6.4}
+	if got == nil || *got != want {
+		t.Fatalf("gatewayLatency = %+v, want %+v", got, want)
+	}
+	if got := gatewayLatency(before, before); got != nil {
+		t.Errorf("with no create in between: %+v, want nil", got)
 	}
 }
 

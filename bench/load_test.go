@@ -464,6 +464,7 @@ func TestResultsJSON(t *testing.T) {
 	o := parseFile(t, "replay.json", "replay", 6, time.Second)
 	s := scenarioOf([]*opRun{o}, time.Second)
 	s.Name, s.Store, s.Rate, s.Target, s.CPU = "replay-max", "sqlite", 6, "gateway", map[string]float64{"gateway": 0.5, "loadgen": 0.25, "vegeta": 0.2, "harness": 0.05, "gateway_runq": 1.25, "sandbox_runq": 0.5}
+	s.GatewayLatency = &GatewayLatency{Creates: 6, CreateP50: 1, CreateP99: 2.5, ProviderCalls: 0}
 	s.Pass, _ = judge(s)
 	pgs := scenarioOf([]*opRun{parseFile(t, "replay.json", "replay", 6, time.Second)}, time.Second)
 	pgs.Name, pgs.Store, pgs.Rate, pgs.Target, pgs.CPU = "replay-max", "postgres", 6, "gateway", map[string]float64{"gateway": 0.4, "postgres": 0.3, "loadgen": 0.25}
@@ -481,7 +482,7 @@ func TestResultsJSON(t *testing.T) {
 	var out strings.Builder
 	r.print(&out)
 	for _, want := range []string{"cpu gw/db/sb/loadgen/all", "== store sqlite: /x/refundgate.db", "== store postgres: postgres://", "PostgreSQL 15.20, database refundgate_bench_r",
-		"replay-max", "0.50/-/0.00/0.25/", "run queue: gateway 1.25, sandbox 0.50 threads waiting", "0.40/0.30/0.00/0.25/", "201-not-replayed×1 422×1", "== stores side by side", "budget (judged on sqlite; postgres beside it, not judged)"} {
+		"replay-max", "0.50/-/0.00/0.25/", "run queue: gateway 1.25, sandbox 0.50 threads waiting", "in the gateway: 6 POST /v1/refunds, p50 ≤ 1 ms, p99 ≤ 2.5 ms; 0 provider refund calls", "0.40/0.30/0.00/0.25/", "201-not-replayed×1 422×1", "== stores side by side", "budget (judged on sqlite; postgres beside it, not judged)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
@@ -509,7 +510,7 @@ func TestResultsJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`"expected_requests": 6`, `"sent_requests": 6`, `"dropped_requests": 0`, `"loadgen": 0.25`, `"p99_9_ms"`,
-		`"store": "sqlite"`, `"store": "postgres"`, `"postgres": 0.3`, `"store_syncs": 42`, `"gateway_runq": 1.25`, `"database": "refundgate_bench_r"`, `"other_stores": {`} {
+		`"store": "sqlite"`, `"store": "postgres"`, `"postgres": 0.3`, `"store_syncs": 42`, `"gateway_runq": 1.25`, `"create_p99_ms": 2.5`, `"database": "refundgate_bench_r"`, `"other_stores": {`} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("results JSON lacks %s", want)
 		}

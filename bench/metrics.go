@@ -51,19 +51,46 @@ func (m metrics) value(name string) (int64, bool) {
 	return 0, false
 }
 
-// histogram is the one unlabelled histogram name, as cumulative counts by
-// upper bound, +Inf included.
-func (m metrics) histogram(name string) (buckets, bool) {
-	f := m[name]
-	if f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetHistogram() == nil {
+// histogram is histogram k.name summed over its series that have all of
+// k.labels (an unlabelled histogram's one series has them all), as
+// cumulative counts by upper bound, +Inf included; false when no series has
+// them. A histogram vector creates a series on its first observation, so
+// "none" can also mean "nothing observed yet": see histKey.
+func (m metrics) histogram(k histKey) (buckets, bool) {
+	f := m[k.name]
+	if f == nil {
 		return nil, false
 	}
-	h := f.GetMetric()[0].GetHistogram()
-	b := buckets{math.Inf(1): h.GetSampleCount()}
-	for _, x := range h.GetBucket() {
-		b[x.GetUpperBound()] = x.GetCumulativeCount()
+	var b buckets
+	for _, x := range f.GetMetric() {
+		h := x.GetHistogram()
+		if h == nil || !hasLabels(x, k.labels) {
+			continue
+		}
+		if b == nil {
+			b = buckets{}
+		}
+		b[math.Inf(1)] += h.GetSampleCount()
+		for _, bk := range h.GetBucket() {
+			if le := bk.GetUpperBound(); !math.IsInf(le, 1) { // +Inf is the sample count
+				b[le] += bk.GetCumulativeCount()
+			}
+		}
 	}
-	return b, true
+	return b, b != nil
+}
+
+func hasLabels(x *dto.Metric, want map[string]string) bool {
+	n := 0
+	for _, l := range x.GetLabel() {
+		if v, ok := want[l.GetName()]; ok {
+			if v != l.GetValue() {
+				return false
+			}
+			n++
+		}
+	}
+	return n == len(want)
 }
 
 // promCounter reads an unlabelled sample of the Prometheus text format.

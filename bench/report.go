@@ -116,6 +116,10 @@ func (sr *StoreRun) print(w io.Writer) {
 			fmt.Fprintf(w, "%-13s   store: %d writes, on disk p50 ≤ %s ms, p99 ≤ %s ms; %d fdatasyncs, p50 ≤ %s ms, p99 ≤ %s ms, %d over %s\n", "",
 				st.Writes, bound(st.WriteWaitP50), bound(st.WriteWaitP99), st.Syncs, bound(st.WALSyncP50), bound(st.WALSyncP99), st.WALSyncStalls, stallAfter)
 		}
+		if g := s.GatewayLatency; g != nil {
+			fmt.Fprintf(w, "%-13s   in the gateway: %d POST /v1/refunds, p50 ≤ %s ms, p99 ≤ %s ms; %d provider refund calls, p50 ≤ %s ms, p99 ≤ %s ms\n", "",
+				g.Creates, bound(g.CreateP50), bound(g.CreateP99), g.ProviderCalls, bound(g.ProviderP50), bound(g.ProviderP99))
+		}
 		if g, ok := s.CPU["gateway_runq"]; ok {
 			fmt.Fprintf(w, "%-13s   run queue: gateway %.2f, sandbox %.2f threads waiting for a CPU on average\n", "", g, s.CPU["sandbox_runq"])
 		}

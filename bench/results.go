@@ -177,6 +177,9 @@ type Scenario struct {
 	// StoreLatency is the SQLite store's own latency during the load, from the
 	// gateway's histograms.
 	StoreLatency *StoreLatency `json:"store_latency,omitempty"`
+	// GatewayLatency is the time the gateway's handlers and provider calls
+	// took during the load, from its own histograms.
+	GatewayLatency *GatewayLatency `json:"gateway_latency,omitempty"`
 	// ResultFiles are the raw vegeta results, kept with --keep.
 	ResultFiles []string `json:"result_files,omitempty"`
 }

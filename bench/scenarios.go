@@ -27,13 +27,15 @@ func (h *harness) measure(ctx context.Context, spec loadSpec) (*Scenario, error)
 	h.rest(ctx)
 	h.printf("%s: %.0f/s for %s against the %s", spec.Name, spec.Rate, spec.Duration, spec.Target)
 	syncs0, syncsOK := h.storeSyncs()
-	hist0 := h.storeHistograms()
+	hist0 := h.histograms()
 	s, err := h.runLoad(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
 	if hist0 != nil {
-		s.StoreLatency = storeLatency(hist0, h.storeHistograms())
+		hist := h.histograms()
+		s.StoreLatency = storeLatency(hist0, hist)
+		s.GatewayLatency = gatewayLatency(hist0, hist)
 	}
 	if syncsOK {
 		// Read once the gateway is idle again (at the next rest or the

@@ -98,8 +98,9 @@ func (s *Service) call(ctx context.Context, acct *Account, r *normalize.Refund, 
 func (s *Service) callOnce(ctx context.Context, acct *Account, req *normalize.RefundRequest) (*normalize.ProviderRefund, error) {
 	cctx, cancel := context.WithTimeout(ctx, acct.Timeout)
 	defer cancel()
-	v, err := acct.breaker.execute(func() (any, error) { return acct.Provider.Refund(cctx, req) })
-	s.metrics.providerCall(acct.Name, "refund", err)
+	var took time.Duration
+	v, err := acct.breaker.execute(timed(&took, func() (any, error) { return acct.Provider.Refund(cctx, req) }))
+	s.metrics.providerCall(acct.Name, "refund", err, took)
 	if err != nil {
 		return nil, err
 	}

@@ -386,8 +386,9 @@ func (s *Service) learnPayment(ctx context.Context, acct *Account, paymentID, cu
 func (s *Service) lookup(ctx context.Context, acct *Account, ref normalize.LookupRef) (*normalize.ProviderState, error) {
 	ctx, cancel := context.WithTimeout(ctx, acct.Timeout)
 	defer cancel()
-	v, err := acct.breaker.execute(func() (any, error) { return acct.Provider.Lookup(ctx, ref) })
-	s.metrics.providerCall(acct.Name, "lookup", err)
+	var took time.Duration
+	v, err := acct.breaker.execute(timed(&took, func() (any, error) { return acct.Provider.Lookup(ctx, ref) }))
+	s.metrics.providerCall(acct.Name, "lookup", err, took)
 	if err != nil {
 		return nil, err
 	}

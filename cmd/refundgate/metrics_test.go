@@ -9,7 +9,8 @@ import (
 
 // TestStoreMetrics runs the real binary on SQLite, makes one refund and
 // reads /metrics: the store's write path is there, with the latency of
-// each write until it is on disk and of each fdatasync of the WAL.
+// each write until it is on disk and of each fdatasync of the WAL, and the
+// provider call is timed.
 func TestStoreMetrics(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary")
@@ -44,5 +45,14 @@ func TestStoreMetrics(t *testing.T) {
 		if !ok || v < least {
 			t.Errorf("%s = %v (present %v), want at least %v", name, v, ok, least)
 		}
+	}
+	var calls float64
+	for name, v := range samples {
+		if strings.HasPrefix(name, "refundgate_provider_call_seconds_count{") && strings.Contains(name, `op="refund"`) {
+			calls += v
+		}
+	}
+	if calls != 1 {
+		t.Errorf("refundgate_provider_call_seconds_count with op=\"refund\" = %v, want the one refund call", calls)
 	}
 }
