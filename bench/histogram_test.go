@@ -22,20 +22,7 @@ func TestStoreLatency(t *testing.T) {
 	wait := prometheus.NewHistogram(prometheus.HistogramOpts{Name: writeWaitMetric, Buckets: bounds})
 	sync := prometheus.NewHistogram(prometheus.HistogramOpts{Name: walSyncMetric, Buckets: bounds})
 	reg.MustRegister(wait, sync, prometheus.NewCounter(prometheus.CounterOpts{Name: "refundgate_store_wal_syncs_total"}))
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	defer srv.Close()
-	read := func() map[string]buckets {
-		resp, err := http.Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return parseHistograms(b, writeWait, walSync)
-	}
+	read := metricsServer(t, reg, writeWait, walSync)
 	// Before the load: slow writes that must not count.
 	for range 50 {
 		wait.Observe(2)
@@ -89,20 +76,7 @@ func TestGatewayLatency(t *testing.T) {
 	calls := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: providerCallMetric,
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 17)}, []string{"provider", "op"})
 	reg.MustRegister(req, calls)
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	defer srv.Close()
-	read := func() map[string]buckets {
-		resp, err := http.Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return parseHistograms(b, histKeys...)
-	}
+	read := metricsServer(t, reg, histKeys...)
 	// Before the load: slow creates and lookups that must not count, and
 	// no refund call yet.
 	for range 10 {
@@ -135,6 +109,26 @@ func TestGatewayLatency(t *testing.T) {
 	}
 	if got := gatewayLatency(before, before); got != nil {
 		t.Errorf("with no create in between: %+v, want nil", got)
+	}
+}
+
+// metricsServer serves reg's /metrics from a real HTTP server and returns
+// a reading of its histograms keys, the harness's way.
+func metricsServer(t *testing.T, reg *prometheus.Registry, keys ...histKey) func() map[string]buckets {
+	t.Helper()
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(srv.Close)
+	return func() map[string]buckets {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return parseHistograms(b, keys...)
 	}
 }
 

@@ -159,7 +159,6 @@ func openWAL(ctx context.Context, c *sql.Conn) (*os.File, error) {
 // and all that arrived meanwhile shares the next one.
 func (s *Store) syncLoop() {
 	defer close(s.syncDone)
-	s.syncReady <- struct{}{}
 	for b := range s.toSync {
 		s.syncBatch(b)
 		s.syncReady <- struct{}{}

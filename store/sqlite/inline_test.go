@@ -27,6 +27,17 @@ func holdSyncs(t *testing.T, s *sqlite.Store) (started <-chan struct{}, release 
 	return st, release
 }
 
+// stillWaiting fails t if ch yields within 200 ms: what must still be
+// waiting then.
+func stillWaiting(t *testing.T, what string, ch <-chan error) {
+	t.Helper()
+	select {
+	case err := <-ch:
+		t.Fatalf("%s returned (%v)", what, err)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
 // TestWritesDuringASyncShareOneCommit holds the sync of a write made on an
 // idle store (which its caller commits and syncs itself): the writes that
 // arrive meanwhile are not acknowledged before a sync of their own, and
@@ -49,13 +60,8 @@ func TestWritesDuringASyncShareOneCommit(t *testing.T) {
 	for i := range n {
 		go create("rest-"+string(rune('a'+i)), rest)
 	}
-	select {
-	case err := <-rest:
-		t.Fatalf("a write returned (%v) while the only sync was held", err)
-	case err := <-first:
-		t.Fatalf("the first write returned (%v) while its sync was held", err)
-	case <-time.After(200 * time.Millisecond):
-	}
+	stillWaiting(t, "a write during the held sync", rest)
+	stillWaiting(t, "the write whose sync is held", first)
 	release()
 	if err := <-first; err != nil {
 		t.Fatalf("first Create: %v", err)
@@ -87,11 +93,7 @@ func TestCloseWaitsForAnInlineWrite(t *testing.T) {
 	<-started
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
-	select {
-	case err := <-closed:
-		t.Fatalf("Close returned (%v) while a write's sync was held", err)
-	case <-time.After(200 * time.Millisecond):
-	}
+	stillWaiting(t, "Close, while a write's sync is held,", closed)
 	release()
 	if err := <-created; err != nil {
 		t.Fatalf("Create: %v", err)

@@ -209,6 +209,7 @@ func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
 		}
 		return fdatasync(s.wal)
 	}
+	s.syncReady <- struct{}{} // the one sync token, free
 	go s.writeLoop()
 	go s.syncLoop()
 	go s.checkpointLoop()

@@ -150,11 +150,7 @@ func TestReadWaitsForSync(t *testing.T) {
 		_, err := s.GetRefund(ctx, "m1", r.ID)
 		got <- err
 	}()
-	select {
-	case err := <-got:
-		t.Fatalf("GetRefund answered (%v) while the commit it reads was not yet synced", err)
-	case <-time.After(200 * time.Millisecond):
-	}
+	stillWaiting(t, "GetRefund of a commit not yet synced", got)
 	free()
 	if err := <-created; err != nil {
 		t.Fatalf("Create: %v", err)
