@@ -18,6 +18,11 @@ func WriteQuery(ctx context.Context, s *Store, q string) (string, error) {
 	return v, err
 }
 
+// Write runs f as a write op, inside the write path.
+func Write(ctx context.Context, s *Store, f func()) error {
+	return s.do(ctx, func(*wtx) error { f(); return nil })
+}
+
 // ReadDB exposes the read pool to tests.
 func ReadDB(s *Store) *sql.DB { return s.rdb }
 

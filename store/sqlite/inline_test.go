@@ -2,7 +2,12 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,5 +116,35 @@ func TestCloseWaitsForAnInlineWrite(t *testing.T) {
 	defer s2.Close()
 	if _, err := s2.GetRefund(ctx, "m1", r.ID); err != nil {
 		t.Errorf("the acknowledged refund after reopening: %v", err)
+	}
+}
+
+// TestPanicInAnInlineWriteEndsTheProcess runs a write that panics on an
+// idle store, under a recover like the API's: the process still dies with
+// the panic, instead of living on with the write path held for good.
+func TestPanicInAnInlineWriteEndsTheProcess(t *testing.T) {
+	if dir := os.Getenv("SQLITE_TEST_PANIC_DIR"); dir != "" {
+		s := openFile(t, filepath.Join(dir, "refundgate.db"))
+		func() {
+			defer func() { _ = recover() }() // as fiber's recover middleware does
+			_ = sqlite.Write(context.Background(), s, func() { panic("boom in a write") })
+		}()
+		fmt.Println("the process lived on after the panic")
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPanicInAnInlineWriteEndsTheProcess$")
+	cmd.Env = append(os.Environ(), "SQLITE_TEST_PANIC_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+		t.Fatalf("the process exited with %v, want a non-zero exit; output:\n%s", err, out)
+	}
+	for _, want := range []string{"panic: sqlite: panic in an inline write: boom in a write", "TestPanicInAnInlineWriteEndsTheProcess"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "lived on") {
+		t.Errorf("the process went on after the panic:\n%s", out)
 	}
 }

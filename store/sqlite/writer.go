@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/refundgate/refundgate/store"
@@ -80,6 +81,7 @@ func (s *Store) inline(o *op) bool {
 		return false
 	default:
 	}
+	defer crashOnPanic()
 	s.stats.inline.Add(1)
 	b := s.commit(s.begin(o))
 	s.restartWAL()
@@ -90,6 +92,19 @@ func (s *Store) inline(o *op) bool {
 	s.syncBatch(b)
 	s.syncReady <- struct{}{}
 	return true
+}
+
+// crashOnPanic, deferred, turns a panic into one that nothing can recover.
+// A write that panics inline holds the write connection, perhaps inside a
+// transaction, and the sync token; the API recovers its handlers' panics,
+// and the store would then wait for them forever. So such a panic ends the
+// process, as it always did on the writer's goroutine.
+func crashOnPanic() {
+	if r := recover(); r != nil {
+		msg := fmt.Sprintf("sqlite: panic in an inline write: %v\n\n%s", r, debug.Stack())
+		go panic(msg)
+		select {}
+	}
 }
 
 // writeLoop owns the write connection. It opens a transaction with the
