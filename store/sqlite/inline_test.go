@@ -17,15 +17,21 @@ import (
 )
 
 // holdSyncs makes every WAL sync of s wait until release is called, and
-// says on the returned channel when each one starts.
+// says on the returned channel when the first one starts. It releases them
+// at the test's cleanup too, so s must be closed by a cleanup registered
+// before it (cleanups run last first), not by a defer: Close waits for a
+// held sync, and a test that fails before release would hang.
 func holdSyncs(t *testing.T, s *sqlite.Store) (started <-chan struct{}, release func()) {
 	t.Helper()
-	st, rel := make(chan struct{}, 16), make(chan struct{})
+	st, rel := make(chan struct{}, 1), make(chan struct{})
 	var once sync.Once
 	release = func() { once.Do(func() { close(rel) }) }
-	t.Cleanup(release) // before Close, which waits for a held sync
+	t.Cleanup(release)
 	sqlite.WrapSyncWAL(s, func(real func() error) error {
-		st <- struct{}{}
+		select {
+		case st <- struct{}{}:
+		default:
+		}
 		<-rel
 		return real()
 	})
@@ -49,7 +55,7 @@ func stillWaiting(t *testing.T, what string, ch <-chan error) {
 // they all share the one commit that follows.
 func TestWritesDuringASyncShareOneCommit(t *testing.T) {
 	s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
 	started, release := holdSyncs(t, s)
 	create := func(r string, done chan<- error) {
@@ -87,6 +93,7 @@ func TestWritesDuringASyncShareOneCommit(t *testing.T) {
 func TestCloseWaitsForAnInlineWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "refundgate.db")
 	s := openFile(t, path)
+	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
 	started, release := holdSyncs(t, s)
 	r := refund("closing")

@@ -83,19 +83,8 @@ func TestPragmas(t *testing.T) {
 // Create does not return before the sync that covers it has finished.
 func TestAckWaitsForSync(t *testing.T) {
 	s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
-	defer s.Close()
-	started, release := make(chan struct{}, 1), make(chan struct{})
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	defer free() // before Close, which waits for the held sync
-	sqlite.WrapSyncWAL(s, func(real func() error) error {
-		select {
-		case started <- struct{}{}:
-		default:
-		}
-		<-release
-		return real()
-	})
+	t.Cleanup(func() { s.Close() })
+	started, free := holdSyncs(t, s)
 	r := refund("held")
 	done := make(chan error, 1)
 	go func() {
