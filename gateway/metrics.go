@@ -46,8 +46,8 @@ func (m *Metrics) providerCall(provider, op string, err error, took time.Duratio
 }
 
 // timed runs call and sets *took to how long it ran.
-func timed[T any](took *time.Duration, call func() (T, error)) func() (T, error) {
-	return func() (T, error) {
+func timed(took *time.Duration, call func() (any, error)) func() (any, error) {
+	return func() (any, error) {
 		start := time.Now()
 		defer func() { *took = time.Since(start) }()
 		return call()
