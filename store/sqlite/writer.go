@@ -84,8 +84,7 @@ func (s *Store) inline(o *op) bool {
 	defer crashOnPanic()
 	s.stats.inline.Add(1)
 	b := s.commit(s.begin(o))
-	s.restartWAL()
-	s.shrinkCache()
+	s.betweenTransactions()
 	// The writer may open the next batch while this one syncs; it cannot
 	// commit it before the token is back.
 	s.wmu.Unlock()
@@ -143,10 +142,17 @@ func (s *Store) writeLoop() {
 			<-s.syncReady
 			s.commitTo(t)
 		}
-		s.restartWAL()
-		s.shrinkCache()
+		s.betweenTransactions()
 		s.wmu.Unlock()
 	}
+}
+
+// betweenTransactions is the upkeep the holder of wmu does after each
+// commit, on either path: rewind the WAL when it is due, and give back the
+// writer's idle page cache.
+func (s *Store) betweenTransactions() {
+	s.restartWAL()
+	s.shrinkCache()
 }
 
 // shrinkEvery is how often the writer frees the unpinned pages of its page
