@@ -151,6 +151,20 @@ func TestFsyncProbe(t *testing.T) {
 	}
 }
 
+func TestWakeProbe(t *testing.T) {
+	p := wakeProbe(100 * time.Millisecond)
+	// A 1 ms sleep cannot take less than 1 ms, so 100 ms hold at most 100.
+	if p.Sleeps < 10 || p.Sleeps > 100 {
+		t.Errorf("probe = %+v: want 10-100 sleeps of 1 ms in 100 ms", *p)
+	}
+	if p.P50 < 0 || p.P50 > p.P99 || p.P99 > p.P999 || p.P999 > p.Max {
+		t.Errorf("probe = %+v: want ordered percentiles", *p)
+	}
+	if p.Over5ms > 0 && p.Max <= 5 || p.Over5ms == 0 && p.Max > 5 {
+		t.Errorf("probe = %+v: the count over 5 ms does not match the max", *p)
+	}
+}
+
 func TestLogTail(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "gw.log")
 	lines := `{"level":"warn","msg":"slow"}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -68,6 +69,45 @@ func fsyncProbe(dir string, d time.Duration) (*FsyncProbe, error) {
 	at := func(q float64) float64 { return ms(int64(took[min(len(took)-1, int(q*float64(len(took))))])) }
 	p.P50, p.P99, p.P999, p.Max = at(0.5), at(0.99), at(0.999), ms(int64(took[len(took)-1]))
 	return p, nil
+}
+
+// WakeProbe is how late the machine wakes a sleeping thread: a 1 ms sleep,
+// again and again, with nothing else of the run going on. A refund is
+// handed between goroutines and threads about ten times on its way through
+// the gateway, and each hand-off to a thread that sleeps waits like this
+// at least; a machine whose idle wake-ups are late by milliseconds at the
+// p99 puts that floor under every p99 measured on it (a VM's vCPU that
+// its host has descheduled, for one).
+type WakeProbe struct {
+	Sleeps int     `json:"sleeps"`
+	P50    float64 `json:"p50_ms"`
+	P99    float64 `json:"p99_ms"`
+	P999   float64 `json:"p999_ms"`
+	Max    float64 `json:"max_ms"`
+	// Over5ms counts the wake-ups later than 5 ms, the p99 the budget
+	// allows a whole refund.
+	Over5ms int `json:"over_5ms"`
+}
+
+// wakeProbe sleeps 1 ms in a loop for d and measures each overshoot.
+func wakeProbe(d time.Duration) *WakeProbe {
+	var late []time.Duration
+	for start := time.Now(); time.Since(start) < d; {
+		t := time.Now()
+		time.Sleep(time.Millisecond)
+		late = append(late, time.Since(t)-time.Millisecond)
+	}
+	slices.Sort(late)
+	p := &WakeProbe{Sleeps: len(late)}
+	at := func(q float64) float64 { return ms(int64(late[min(len(late)-1, int(q*float64(len(late))))])) }
+	p.P50, p.P99, p.P999, p.Max = at(0.5), at(0.99), at(0.999), ms(int64(late[len(late)-1]))
+	p.Over5ms = len(late) - sort.Search(len(late), func(i int) bool { return late[i] > 5*time.Millisecond })
+	return p
+}
+
+func (p *WakeProbe) String() string {
+	return fmt.Sprintf("%d sleeps of 1 ms woke late by p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.1f ms; %d over 5 ms",
+		p.Sleeps, p.P50, p.P99, p.P999, p.Max, p.Over5ms)
 }
 
 func machine(dataDir string) Machine {

@@ -76,6 +76,7 @@ type options struct {
 	out         string
 	keep        bool
 	fsyncFor    time.Duration
+	wakeFor     time.Duration
 	soakWarmup  time.Duration
 	replayKeys  int
 	readRefunds int
@@ -111,6 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.out, "out", "", "output directory (default <repo>/bench/out)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's data directory (SQLite file) and the raw vegeta results afterwards")
 	fs.DurationVar(&o.fsyncFor, "fsync-for", 10*time.Second, "length of the fsync probe (its stalls come seconds apart)")
+	fs.DurationVar(&o.wakeFor, "wake-for", 3*time.Second, "length of the wake-up probe, 1 ms sleeps on the idle machine (0: none)")
 	fs.IntVar(&o.replayKeys, "replay-keys", 10, "distinct keys the replay scenario replays")
 	fs.IntVar(&o.readRefunds, "read-refunds", 200, "refunds created up front for GET /v1/refunds/{id}")
 	fs.StringVar(&o.tool, "tool", "auto", "load generator: auto (vegeta, installed if missing, else wrk), vegeta or wrk")
@@ -441,6 +443,10 @@ func (h *harness) runStore(ctx context.Context, store string) error {
 		h.printf("fsync: %s", p)
 	} else {
 		h.printf("fsync probe: %s", h.cur.FsyncNote)
+	}
+	if h.opts.wakeFor > 0 {
+		h.cur.Wake = wakeProbe(h.opts.wakeFor)
+		h.printf("wake-up probe: %s", h.cur.Wake)
 	}
 
 	if err := h.startAll(ctx, store, dsn); err != nil {

@@ -77,6 +77,9 @@ func (sr *StoreRun) print(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "disk: fsync rate not measured: %s\n", sr.FsyncNote)
 	}
+	if sr.Wake != nil {
+		fmt.Fprintf(w, "wake-ups: %s\n", sr.Wake)
+	}
 	for _, n := range sortedKeys(sr.Searches) {
 		s := sr.Searches[n]
 		fmt.Fprintf(w, "search %s: max %.0f/s\n", n, s.Max)

@@ -49,6 +49,8 @@ type StoreRun struct {
 	Fsync       *FsyncProbe `json:"fsync,omitempty"`
 	FsyncDir    string      `json:"fsync_dir,omitempty"`
 	FsyncNote   string      `json:"fsync_note,omitempty"`
+	// Wake is the wake-up probe, run right after the fsync probe.
+	Wake *WakeProbe `json:"wake,omitempty"`
 
 	// Searches are the step searches for a maximum rate, by scenario.
 	Searches map[string]*Search `json:"searches,omitempty"`
