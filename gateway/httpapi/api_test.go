@@ -130,6 +130,18 @@ func TestIdempotentReplayAndReuse(t *testing.T) {
 	if second.Header.Get("Idempotent-Replayed") != "true" || first.Header.Get("Idempotent-Replayed") != "" {
 		t.Errorf("Idempotent-Replayed: first %q, second %q", first.Header.Get("Idempotent-Replayed"), second.Header.Get("Idempotent-Replayed"))
 	}
+	// The second answer was read back from the store and is now held in
+	// memory: later replays are answered before the body is decoded, and
+	// answer the same.
+	third := e.Do(t, req{Method: "POST", Path: "/v1/refunds", Key: acme, Body: body, Header: h})
+	if third.Status != 201 || string(third.Body) != string(first.Body) || third.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("third replay: %d %q %s", third.Status, third.Header.Get("Idempotent-Replayed"), third.Body)
+	}
+	// What is checked before the body is read still comes first, and a key
+	// is bound to the body byte for byte, even for the same JSON.
+	wantProblem(t, e.Do(t, req{Method: "POST", Path: "/v1/refunds", Key: acme, Body: body,
+		Header: map[string]string{"Idempotency-Key": "order-1-refund", "Content-Type": "text/plain"}}), 415, "unsupported_media_type")
+	wantProblem(t, e.Do(t, req{Method: "POST", Path: "/v1/refunds", Key: acme, Body: body + " ", Header: h}), 422, "idempotency_key_reused")
 	other := fmt.Sprintf(`{"payment_id":%q,"amount":2000}`, pay)
 	wantProblem(t, e.Do(t, req{Method: "POST", Path: "/v1/refunds", Key: acme, Body: other, Header: h}), 422, "idempotency_key_reused")
 	// Keys are per merchant: globex may use the same key for its own refund.

@@ -55,6 +55,15 @@ func (a *API) create(c *fiber.Ctx) error {
 	if err := checkContentType(c); err != nil {
 		return err
 	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %s\n", c.Method(), c.Path())
+	h.Write(body)
+	hash := hex.EncodeToString(h.Sum(nil))
+	// A replay of an answer this process holds is answered from it, before
+	// the body is decoded again.
+	if ans, ok := a.svc.Replay(merchantOf(c), key, hash); ok {
+		return a.send(c, ans)
+	}
 	var in createBody
 	if err := decodeStrict(body, &in); err != nil {
 		return err
@@ -62,9 +71,6 @@ func (a *API) create(c *fiber.Ctx) error {
 	if err := validateStruct(&in); err != nil {
 		return err
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s %s\n", c.Method(), c.Path())
-	h.Write(body)
 	reason := normalize.Reason(in.Reason)
 	if reason == "" {
 		reason = normalize.ReasonRequestedByCustomer
@@ -73,7 +79,7 @@ func (a *API) create(c *fiber.Ctx) error {
 	for i, li := range in.LineItems {
 		items[i] = normalize.LineItem{ID: li.ID, Amount: li.Amount, Quantity: li.Quantity}
 	}
-	ans := a.svc.Create(c.UserContext(), merchantOf(c), key, hex.EncodeToString(h.Sum(nil)), requestIDOf(c), &gateway.CreateInput{
+	ans := a.svc.Create(c.UserContext(), merchantOf(c), key, hash, requestIDOf(c), &gateway.CreateInput{
 		PaymentID: in.PaymentID, Provider: in.Provider, Amount: in.Amount, Currency: in.Currency, Reason: reason,
 		Description: in.Description, Reference: in.Reference, Metadata: in.Metadata, LineItems: items,
 	})
