@@ -163,6 +163,9 @@ func TestWakeProbe(t *testing.T) {
 	if p.Over5ms > 0 && p.Max <= 5 || p.Over5ms == 0 && p.Max > 5 {
 		t.Errorf("probe = %+v: the count over 5 ms does not match the max", *p)
 	}
+	if p := wakeProbe(time.Nanosecond); p.Sleeps != 1 {
+		t.Errorf("a probe shorter than one sleep = %+v, want one sleep", *p)
+	}
 }
 
 func TestLogTail(t *testing.T) {

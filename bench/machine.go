@@ -89,10 +89,11 @@ type WakeProbe struct {
 	Over5ms int `json:"over_5ms"`
 }
 
-// wakeProbe sleeps 1 ms in a loop for d and measures each overshoot.
+// wakeProbe sleeps 1 ms in a loop for d, at least once, and measures each
+// overshoot.
 func wakeProbe(d time.Duration) *WakeProbe {
 	var late []time.Duration
-	for start := time.Now(); time.Since(start) < d; {
+	for start := time.Now(); len(late) == 0 || time.Since(start) < d; {
 		t := time.Now()
 		time.Sleep(time.Millisecond)
 		late = append(late, time.Since(t)-time.Millisecond)

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -156,15 +155,6 @@ func (d *durations) p99() float64 {
 	}
 	slices.Sort(d.v)
 	return d.v[len(d.v)*99/100]
-}
-
-// cpuTime is the CPU (user and system) the process has used so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkUpdate is phase 3 from one goroutine.
