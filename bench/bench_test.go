@@ -208,8 +208,16 @@ func TestFlags(t *testing.T) {
 		t.Errorf("parseFlags = %+v, %v", o, err)
 	}
 	o, err = parseFlags([]string{"--tool", "vegeta", "--max-workers", "800", "--scenarios", "half,replay,read,mixed", "--rate", "600"}, &sb)
-	if err != nil || o.tool != "vegeta" || o.maxWorkers != 800 || o.rate != 600 {
+	if err != nil || o.tool != "vegeta" || o.maxWorkers != 800 || o.rate != 600 || o.provider.Name != "checkoutcom" {
 		t.Errorf("parseFlags = %+v, %v", o, err)
+	}
+	if o, err = parseFlags([]string{"--provider", "smartpay"}, &sb); err != nil || o.provider.Name != "smartpay" || o.provider.Currency != "JPY" {
+		t.Errorf("--provider smartpay: %+v, %v", o, err)
+	}
+	for bad, want := range map[string]string{"yoco": "whole checkouts", "paypal": "checkoutcom, smartpay"} {
+		if _, err := parseFlags([]string{"--provider", bad}, &sb); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--provider %s: %v, want an error saying %q", bad, err, want)
+		}
 	}
 }
 

@@ -110,7 +110,7 @@ func dropped(expected, sent int) int {
 // create has its own Idempotency-Key (<n>-<run>-<step>) and a payment drawn
 // at random from the pool; replays resend the pool's few keys and bodies;
 // get reads a random one of the pool's refunds; provider sends the same
-// refund straight to the Checkout.com sandbox with the raw secret key.
+// refund straight to the sandbox provider with its secret key.
 type targetGen struct {
 	op  string
 	rng *rand.Rand
@@ -126,14 +126,17 @@ type targetGen struct {
 	createMid  []byte   // `","header":{…,"Idempotency-Key":["`
 	bodies     []string // base64 create body per payment
 	fixed      [][]byte // whole lines: replay, get, list
-	provURLs   [][]byte // `{"method":"POST","url":"…/charges/<p>/refund","body":"` per payment
+	provURLs   [][]byte // `{"method":"POST","url":"<the payment's refund URL>","body":"` per payment
 	provMid    []byte   // `","header":{…}}`
+	prov       *loadProvider
+	payments   []string
 }
 
 // loadTargets is what every generator needs.
 type loadTargets struct {
 	Gateway, Sandbox    string
 	APIKey, ProviderKey string
+	Provider            *loadProvider
 	Pool                *pool
 }
 
@@ -143,10 +146,6 @@ func jsonString(s string) string {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-
-func createBody(payment string) string {
-	return fmt.Sprintf(`{"payment_id":%s,"amount":1,"currency":"EUR","reference":"bench"}`, jsonString(payment))
-}
 
 func newTargetGen(op string, t loadTargets, seed uint64, tag, trackPrefix string) (*targetGen, error) {
 	g := &targetGen{op: op, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), tag: tag, trackPrefix: trackPrefix}
@@ -161,7 +160,7 @@ func newTargetGen(op string, t loadTargets, seed uint64, tag, trackPrefix string
 		g.createHead = []byte(`{"method":"POST","url":` + jsonString(t.Gateway+"/v1/refunds") + `,"body":"`)
 		g.createMid = []byte(`","header":{` + jsonHdr + `,"Idempotency-Key":["`)
 		for _, id := range p.Payments {
-			g.bodies = append(g.bodies, b64(createBody(id)))
+			g.bodies = append(g.bodies, b64(t.Provider.createBody(id)))
 		}
 	case "replay":
 		if len(p.Replays) == 0 {
@@ -184,10 +183,12 @@ func newTargetGen(op string, t loadTargets, seed uint64, tag, trackPrefix string
 		if len(p.Payments) == 0 {
 			return nil, fmt.Errorf("provider targets: no payments in the pool")
 		}
+		g.prov = t.Provider
+		g.payments = p.Payments
 		for _, id := range p.Payments {
-			g.provURLs = append(g.provURLs, []byte(`{"method":"POST","url":`+jsonString(t.Sandbox+"/checkoutcom/v2/charges/"+id+"/refund")+`,"body":"`))
+			g.provURLs = append(g.provURLs, []byte(`{"method":"POST","url":`+jsonString(t.Sandbox+t.Provider.RefundPath(id))+`,"body":"`))
 		}
-		g.provMid = []byte(`","header":{"Authorization":[` + jsonString(t.ProviderKey) + `],"Content-Type":["application/json"]}}` + "\n")
+		g.provMid = []byte(`","header":{"Authorization":[` + jsonString(t.Provider.Auth(t.ProviderKey)) + `],"Content-Type":["application/json"]}}` + "\n")
 	default:
 		return nil, fmt.Errorf("unknown operation %q", op)
 	}
@@ -208,13 +209,10 @@ func (g *targetGen) next(b []byte) []byte {
 		b = append(b, g.tag...)
 		return append(b, "\"]}}\n"...)
 	case "provider":
-		b = append(b, g.provURLs[g.rng.IntN(len(g.provURLs))]...)
-		body := make([]byte, 0, 64)
-		body = append(body, `{"value":1,"trackId":"`...)
-		body = append(body, g.trackPrefix...)
-		body = strconv.AppendUint(body, n, 10)
-		body = append(body, `"}`...)
-		b = base64.StdEncoding.AppendEncode(b, body)
+		i := g.rng.IntN(len(g.provURLs))
+		b = append(b, g.provURLs[i]...)
+		ref := strconv.AppendUint([]byte(g.trackPrefix), n, 10)
+		b = base64.StdEncoding.AppendEncode(b, g.prov.AppendRefund(make([]byte, 0, 128), g.payments[i], string(ref)))
 		return append(b, g.provMid...)
 	default:
 		return append(b, g.fixed[g.rng.IntN(len(g.fixed))]...)

@@ -311,6 +311,7 @@ type target struct {
 
 var testTargets = loadTargets{
 	Gateway: "http://127.0.0.1:9000", Sandbox: "http://127.0.0.1:9001", APIKey: "rk_test_bench_abc", ProviderKey: "sk_test_\"quoted\"",
+	Provider: loadProviders["checkoutcom"],
 	Pool: &pool{
 		Payments:  []string{"charge_test_A", "charge_test_B", "charge_test_C"},
 		Replays:   []replayCase{{Key: "bench-replay-r-0", Body: `{"payment_id":"charge_test_A","amount":1,"currency":"EUR","reference":"bench"}`}, {Key: "bench-replay-r-1", Body: `{"x":"y"}`}},
@@ -322,7 +323,12 @@ var testTargets = loadTargets{
 // a check on the hand-built JSON.
 func lines(t *testing.T, op string, n int) []target {
 	t.Helper()
-	g, err := newTargetGen(op, testTargets, 7, "20261201T000000Z-abcdef-03-create-800", "bkabcdef03a-")
+	return linesOf(t, testTargets, op, n)
+}
+
+func linesOf(t *testing.T, lt loadTargets, op string, n int) []target {
+	t.Helper()
+	g, err := newTargetGen(op, lt, 7, "20261201T000000Z-abcdef-03-create-800", "bkabcdef03a-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,6 +435,40 @@ func TestTargets(t *testing.T) {
 	}
 }
 
+// TestSmartpayTargets drives Smartpay's JPY payments: the gateway's body
+// names the payment in yen, and the provider's own refund carries the
+// payment, the reason Smartpay requires and a unique reference, with the
+// secret key as Basic.
+func TestSmartpayTargets(t *testing.T) {
+	sp := testTargets
+	sp.Provider = loadProviders["smartpay"]
+	sp.Pool = &pool{Payments: []string{"payment_test_A", "payment_test_B"}}
+	for i, tg := range linesOf(t, sp, "create", 20) {
+		var body struct {
+			PaymentID string `json:"payment_id"`
+			Currency  string
+			Amount    int64
+		}
+		if err := json.Unmarshal(tg.Body, &body); err != nil || body.Currency != "JPY" || body.Amount != 1 || !slices.Contains(sp.Pool.Payments, body.PaymentID) {
+			t.Fatalf("create %d: body %s (%v)", i, tg.Body, err)
+		}
+	}
+	refs := map[string]bool{}
+	for i, tg := range linesOf(t, sp, "provider", 50) {
+		var body struct {
+			Payment, Currency, Reason, Reference string
+			Amount                               int64
+		}
+		if err := json.Unmarshal(tg.Body, &body); err != nil || tg.Method != "POST" || tg.URL != "http://127.0.0.1:9001/smartpay/v1/refunds" ||
+			tg.Header.Get("Authorization") != `Basic sk_test_"quoted"` || !slices.Contains(sp.Pool.Payments, body.Payment) ||
+			body.Amount != 1 || body.Currency != "JPY" || body.Reason != "requested_by_customer" ||
+			refs[body.Reference] || len(body.Reference) > 40 || !strings.HasPrefix(body.Reference, "bkabcdef03a-") {
+			t.Fatalf("provider %d: %+v body %s (%v)", i, tg, tg.Body, err)
+		}
+		refs[body.Reference] = true
+	}
+}
+
 func TestFeed(t *testing.T) {
 	g, err := newTargetGen("get", testTargets, 1, "t", "p")
 	if err != nil {
@@ -475,7 +515,7 @@ func TestResultsJSON(t *testing.T) {
 	pg := &StoreRun{Store: "postgres", DSN: "postgres://postgres@127.0.0.1:5432/refundgate_bench_r?sslmode=disable", FsyncPerSec: 4000, FsyncDir: "/x/pg",
 		Postgres:  &PostgresInfo{Database: "refundgate_bench_r", ServerVersion: "PostgreSQL 15.20", Settings: map[string]string{"fsync": "on", "synchronous_commit": "on"}, Durable: true},
 		Scenarios: []*Scenario{pgs}}
-	r := &Results{RunID: "r", StartedAt: time.Unix(0, 0), Tool: "vegeta v12.13.0", Stores: []*StoreRun{sqlite, pg}}
+	r := &Results{RunID: "r", StartedAt: time.Unix(0, 0), Tool: "vegeta v12.13.0", Stores: []*StoreRun{sqlite, pg}, Settings: Settings{Provider: "smartpay"}}
 	for _, sr := range r.Stores {
 		sr.derive()
 	}
@@ -483,7 +523,7 @@ func TestResultsJSON(t *testing.T) {
 	var out strings.Builder
 	r.print(&out)
 	for _, want := range []string{"cpu gw/db/sb/loadgen/all", "== store sqlite: /x/refundgate.db", "== store postgres: postgres://", "PostgreSQL 15.20, database refundgate_bench_r",
-		"replay-max", "0.50/-/0.00/0.25/", "wake-ups: 2600 sleeps of 1 ms woke late by p50 0.16 ms, p99 1.78 ms, p99.9 5.79 ms, max 15.0 ms; 3 over 5 ms", "run queue: gateway 1.25, sandbox 0.50 threads waiting", "in the gateway: 6 POST /v1/refunds, p50 ≤ 1 ms, p99 ≤ 2.5 ms; 0 provider refund calls", "0.40/0.30/0.00/0.25/", "201-not-replayed×1 422×1", "== stores side by side", "budget (judged on sqlite; postgres beside it, not judged)"} {
+		"refunds of: smartpay payments", "replay-max", "0.50/-/0.00/0.25/", "wake-ups: 2600 sleeps of 1 ms woke late by p50 0.16 ms, p99 1.78 ms, p99.9 5.79 ms, max 15.0 ms; 3 over 5 ms", "run queue: gateway 1.25, sandbox 0.50 threads waiting", "in the gateway: 6 POST /v1/refunds, p50 ≤ 1 ms, p99 ≤ 2.5 ms; 0 provider refund calls", "0.40/0.30/0.00/0.25/", "201-not-replayed×1 422×1", "== stores side by side", "budget (judged on sqlite; postgres beside it, not judged)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
@@ -511,7 +551,7 @@ func TestResultsJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`"expected_requests": 6`, `"sent_requests": 6`, `"dropped_requests": 0`, `"loadgen": 0.25`, `"p99_9_ms"`,
-		`"store": "sqlite"`, `"store": "postgres"`, `"postgres": 0.3`, `"store_syncs": 42`, `"gateway_runq": 1.25`, `"create_p99_ms": 2.5`, `"over_5ms": 3`, `"database": "refundgate_bench_r"`, `"other_stores": {`} {
+		`"store": "sqlite"`, `"store": "postgres"`, `"postgres": 0.3`, `"store_syncs": 42`, `"gateway_runq": 1.25`, `"create_p99_ms": 2.5`, `"over_5ms": 3`, `"provider": "smartpay"`, `"database": "refundgate_bench_r"`, `"other_stores": {`} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("results JSON lacks %s", want)
 		}

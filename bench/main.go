@@ -77,6 +77,7 @@ type options struct {
 	keep        bool
 	fsyncFor    time.Duration
 	wakeFor     time.Duration
+	provider    *loadProvider
 	soakWarmup  time.Duration
 	replayKeys  int
 	readRefunds int
@@ -97,7 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.step, "step", 10*time.Second, "length of each step of a max-rate search")
 	fs.DurationVar(&o.pause, "pause", 3*time.Second, "rest between load runs, for the gateway to drain")
 	fs.IntVar(&o.payments, "payments", 2000, "Checkout.com sandbox payments in the pool")
-	fs.Int64Var(&o.value, "payment-value", 100000000, "captured amount of each payment (EUR cents); refunds are 1 cent")
+	fs.Int64Var(&o.value, "payment-value", 100000000, "captured amount of each payment, in the provider's minor units; refunds are 1 unit")
+	provider := fs.String("provider", "checkoutcom", "whose payments the refunds go to: checkoutcom (EUR charges) or smartpay (JPY payments)")
 	fs.Float64Var(&o.startRate, "start-rate", 500, "first rate (requests/s) of a max-rate search; it doubles until a step fails, then bisects")
 	fs.Float64Var(&o.ceiling, "ceiling", 40000, "highest rate a search tries")
 	fs.IntVar(&o.bisections, "bisect", 3, "bisection steps of a max-rate search after the first failure")
@@ -121,6 +123,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	stores := fs.String("stores", "sqlite,postgres", "comma-separated stores to measure, each in turn on a fresh gateway: sqlite, postgres (skipped, loudly, when its server does not answer)")
 	fs.StringVar(&o.postgresDSN, "postgres-dsn", postgresDSNDefault(), "admin DSN of the PostgreSQL server; the run makes its own database through it (default $"+postgresDSNEnv+", else "+defaultPostgresDSN+")")
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var err error
+	if o.provider, err = providerNamed(*provider); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -309,7 +315,8 @@ func (h *harness) run(ctx context.Context) error {
 	h.res = &Results{RunID: h.runID, StartedAt: now, Commit: gitCommit(root), Machine: machine(h.runDir),
 		Settings: Settings{Duration: h.opts.duration.String(), StepDuration: h.opts.step.String(), Payments: h.opts.payments,
 			PaymentValue: h.opts.value, StartRate: h.opts.startRate, CeilingRate: h.opts.ceiling, SearchSteps: h.opts.bisections,
-			Scenarios: h.opts.scenarios, MaxWorkers: h.opts.maxWorkers, MaxConns: h.opts.maxConns, Stores: strings.Join(h.opts.stores, ",")}}
+			Scenarios: h.opts.scenarios, MaxWorkers: h.opts.maxWorkers, MaxConns: h.opts.maxConns, Stores: strings.Join(h.opts.stores, ","),
+			Provider: h.opts.provider.Name}}
 	if h.opts.soak > 0 {
 		h.res.Settings.Soak = h.opts.soak.String()
 	}
@@ -544,6 +551,9 @@ func (h *harness) findTools(ctx context.Context) error {
 	}
 	if h.opts.soak > 0 {
 		return fmt.Errorf("--soak needs vegeta (an arrival rate); wrk cannot hold one")
+	}
+	if h.opts.provider.Name != "checkoutcom" {
+		return fmt.Errorf("--provider %s needs vegeta; the wrk fallback's script drives Checkout.com charges only", h.opts.provider.Name)
 	}
 	if h.wrk, err = findWrk(ctx, h.log); err != nil {
 		return err

@@ -18,6 +18,9 @@ import (
 func (r *Results) print(w io.Writer) {
 	fmt.Fprintf(w, "\n== refundgate benchmark %s (%s, commit %s)\n", r.RunID, r.Tool, r.Commit)
 	fmt.Fprintf(w, "machine: %d CPU %s, %s RAM, %s, %s\n", r.Machine.NumCPU, r.Machine.CPUModel, r.Machine.MemTotal, r.Machine.Kernel, r.Machine.GoVersion)
+	if r.Settings.Provider != "" {
+		fmt.Fprintf(w, "refunds of: %s payments\n", r.Settings.Provider)
+	}
 	for _, sr := range r.Stores {
 		if sr.Skipped != "" {
 			fmt.Fprintf(w, "\n== store %s: NOT MEASURED: %s\n", sr.Store, sr.Skipped)

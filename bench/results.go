@@ -109,6 +109,8 @@ type Settings struct {
 	MaxWorkers   int     `json:"max_workers"`
 	MaxConns     int     `json:"max_connections,omitempty"`
 	Stores       string  `json:"stores"`
+	// Provider is whose payments the refunds went to.
+	Provider string `json:"provider"`
 }
 
 // Search is one step search for the highest passing rate.

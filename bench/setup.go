@@ -71,7 +71,7 @@ func (h *harness) startAll(ctx context.Context, driver, dsn string) error {
 	if keys["checkoutcom"].TestSecretKey == "" {
 		return fmt.Errorf("sandbox keys: no checkoutcom test key in %v", keys)
 	}
-	h.providerKey = keys["checkoutcom"].TestSecretKey
+	h.providerKey = keys[h.opts.provider.Name].TestSecretKey
 
 	var kb [12]byte
 	_, _ = rand.Read(kb[:])
@@ -173,10 +173,11 @@ type pool struct {
 // errors), and records the replay cases and refund ids for the targets.
 func (h *harness) prepare(ctx context.Context) error {
 	start := time.Now()
+	prov := h.opts.provider
 	ids := make([]string, h.opts.payments)
 	if err := parallel(ctx, 16, h.opts.payments, func(i int) error {
 		a, err := do("POST", h.sandboxURL+"/_sandbox/payments", map[string]string{"Content-Type": "application/json"},
-			fmt.Sprintf(`{"provider":"checkoutcom","amount":%d,"currency":"EUR"}`, h.opts.value))
+			fmt.Sprintf(`{"provider":%q,"amount":%d,"currency":%q}`, prov.Name, h.opts.value, prov.Currency))
 		if err != nil {
 			return err
 		}
@@ -195,24 +196,23 @@ func (h *harness) prepare(ctx context.Context) error {
 		return err
 	}
 	h.payments = ids
-	h.printf("payment pool: %d Checkout.com charges of %d EUR cents in %s", len(ids), h.opts.value, time.Since(start).Round(time.Millisecond))
+	h.printf("payment pool: %d %s of %d %s (minor units) in %s", len(ids), prov.Pool, h.opts.value, prov.Currency, time.Since(start).Round(time.Millisecond))
 
 	auth := map[string]string{"Authorization": "Bearer " + h.apiKey}
 	create := func(key, body string) (*answer, error) {
 		return do("POST", h.gatewayURL+"/v1/refunds", map[string]string{"Authorization": "Bearer " + h.apiKey,
 			"Content-Type": "application/json", "Idempotency-Key": key}, body)
 	}
-	body := func(i int) string {
-		return fmt.Sprintf(`{"payment_id":"%s","amount":1,"currency":"EUR","reference":"bench"}`, ids[i%len(ids)])
-	}
+	body := func(i int) string { return prov.createBody(ids[i%len(ids)]) }
 	// The provider alone.
-	a, err := do("POST", h.sandboxURL+"/checkoutcom/v2/charges/"+ids[0]+"/refund",
-		map[string]string{"Authorization": h.providerKey, "Content-Type": "application/json"}, `{"value":1,"trackId":"bench-smoke"}`)
+	a, err := do("POST", h.sandboxURL+prov.RefundPath(ids[0]),
+		map[string]string{"Authorization": prov.Auth(h.providerKey), "Content-Type": "application/json"},
+		string(prov.AppendRefund(nil, ids[0], "bench-smoke")))
 	if err != nil {
 		return fmt.Errorf("provider smoke: %w", err)
 	}
-	if err := a.want("POST sandbox /checkoutcom/v2/charges/{id}/refund", http.StatusOK); err != nil {
-		return err
+	if a.status != http.StatusOK && a.status != http.StatusCreated {
+		return a.want("POST sandbox "+prov.RefundPath("{id}"), http.StatusOK)
 	}
 	// Replay cases: create each, then check that a resend is a replay.
 	p := pool{Payments: ids}

@@ -149,7 +149,7 @@ func (h *harness) runLoad(ctx context.Context, spec loadSpec) (*Scenario, error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	t := loadTargets{Gateway: h.gatewayURL, Sandbox: h.sandboxURL, APIKey: h.apiKey, ProviderKey: h.providerKey, Pool: h.pool}
+	t := loadTargets{Gateway: h.gatewayURL, Sandbox: h.sandboxURL, APIKey: h.apiKey, ProviderKey: h.providerKey, Provider: h.opts.provider, Pool: h.pool}
 	h.setPhase(spec.Name)
 	h.markLog()
 	cpu0 := h.cpuTimes()

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// loadProvider is how the harness drives refunds of one provider's
+// payments: the sandbox pool, the gateway's create body, and the same
+// refund sent straight to the sandbox provider.
+type loadProvider struct {
+	// Name is the sandbox's provider and the gateway account's type.
+	Name string
+	// Pool names the payments in the log.
+	Pool     string
+	Currency string
+	// Auth is the sandbox's Authorization value for the raw secret key.
+	Auth func(secret string) string
+	// RefundPath is the sandbox path that refunds payment; AppendRefund
+	// appends the body of a 1-unit refund of it, ref its unique reference.
+	RefundPath   func(payment string) string
+	AppendRefund func(b []byte, payment, ref string) []byte
+}
+
+// loadProviders are the providers the harness can drive. Yoco is not one:
+// it refunds whole checkouts only, so every refund would need a payment of
+// its own.
+var loadProviders = map[string]*loadProvider{
+	"checkoutcom": {
+		Name: "checkoutcom", Pool: "Checkout.com charges", Currency: "EUR",
+		Auth:       func(secret string) string { return secret },
+		RefundPath: func(payment string) string { return "/checkoutcom/v2/charges/" + payment + "/refund" },
+		AppendRefund: func(b []byte, _, ref string) []byte {
+			b = append(b, `{"value":1,"trackId":"`...)
+			b = append(b, ref...)
+			return append(b, `"}`...)
+		},
+	},
+	"smartpay": {
+		Name: "smartpay", Pool: "Smartpay payments", Currency: "JPY",
+		Auth:       func(secret string) string { return "Basic " + secret },
+		RefundPath: func(string) string { return "/smartpay/v1/refunds" },
+		AppendRefund: func(b []byte, payment, ref string) []byte {
+			b = append(b, `{"payment":`...)
+			b = append(b, jsonString(payment)...)
+			b = append(b, `,"amount":1,"currency":"JPY","reason":"requested_by_customer","reference":"`...)
+			b = append(b, ref...)
+			return append(b, `"}`...)
+		},
+	},
+}
+
+// providerNamed returns the load provider called name, or an error that
+// lists the ones there are.
+func providerNamed(name string) (*loadProvider, error) {
+	if p, ok := loadProviders[name]; ok {
+		return p, nil
+	}
+	names := make([]string, 0, len(loadProviders))
+	for n := range loadProviders {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	msg := fmt.Sprintf("--provider must be one of %s, not %q", strings.Join(names, ", "), name)
+	if name == "yoco" {
+		msg += " (Yoco refunds whole checkouts only: each refund would need a payment of its own)"
+	}
+	return nil, fmt.Errorf("%s", msg)
+}
+
+// createBody is the gateway's create body for a 1-unit refund of payment.
+func (p *loadProvider) createBody(payment string) string {
+	return fmt.Sprintf(`{"payment_id":%s,"amount":1,"currency":%q,"reference":"bench"}`, jsonString(payment), p.Currency)
+}
