@@ -211,7 +211,7 @@ func TestFlags(t *testing.T) {
 	if err != nil || o.tool != "vegeta" || o.maxWorkers != 800 || o.rate != 600 || o.provider.Name != "checkoutcom" {
 		t.Errorf("parseFlags = %+v, %v", o, err)
 	}
-	if o, err = parseFlags([]string{"--provider", "smartpay"}, &sb); err != nil || o.provider.Name != "smartpay" || o.provider.Currency != "JPY" {
+	if o, err = parseFlags([]string{"--provider", "smartpay", "--webhooks"}, &sb); err != nil || o.provider.Name != "smartpay" || o.provider.Currency != "JPY" || !o.webhooks {
 		t.Errorf("--provider smartpay: %+v, %v", o, err)
 	}
 	for bad, want := range map[string]string{"yoco": "whole checkouts", "paypal": "checkoutcom, smartpay"} {

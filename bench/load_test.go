@@ -511,11 +511,12 @@ func TestResultsJSON(t *testing.T) {
 	syncs := int64(42)
 	pgs.StoreSyncs = &syncs
 	sqlite := &StoreRun{Store: "sqlite", DSN: "/x/refundgate.db", FsyncPerSec: 5000, FsyncDir: "/x", Scenarios: []*Scenario{s},
-		Wake: &WakeProbe{Sleeps: 2600, P50: 0.16, P99: 1.78, P999: 5.79, Max: 15, Over5ms: 3}}
+		Wake:     &WakeProbe{Sleeps: 2600, P50: 0.16, P99: 1.78, P999: 5.79, Max: 15, Over5ms: 3},
+		Webhooks: &WebhookStats{Delivered: 12, Failed: 2, Duplicated: 1, Abandoned: 0, Pending: 0}}
 	pg := &StoreRun{Store: "postgres", DSN: "postgres://postgres@127.0.0.1:5432/refundgate_bench_r?sslmode=disable", FsyncPerSec: 4000, FsyncDir: "/x/pg",
 		Postgres:  &PostgresInfo{Database: "refundgate_bench_r", ServerVersion: "PostgreSQL 15.20", Settings: map[string]string{"fsync": "on", "synchronous_commit": "on"}, Durable: true},
 		Scenarios: []*Scenario{pgs}}
-	r := &Results{RunID: "r", StartedAt: time.Unix(0, 0), Tool: "vegeta v12.13.0", Stores: []*StoreRun{sqlite, pg}, Settings: Settings{Provider: "smartpay"}}
+	r := &Results{RunID: "r", StartedAt: time.Unix(0, 0), Tool: "vegeta v12.13.0", Stores: []*StoreRun{sqlite, pg}, Settings: Settings{Provider: "smartpay", Webhooks: true}}
 	for _, sr := range r.Stores {
 		sr.derive()
 	}
@@ -523,7 +524,7 @@ func TestResultsJSON(t *testing.T) {
 	var out strings.Builder
 	r.print(&out)
 	for _, want := range []string{"cpu gw/db/sb/loadgen/all", "== store sqlite: /x/refundgate.db", "== store postgres: postgres://", "PostgreSQL 15.20, database refundgate_bench_r",
-		"refunds of: smartpay payments", "replay-max", "0.50/-/0.00/0.25/", "wake-ups: 2600 sleeps of 1 ms woke late by p50 0.16 ms, p99 1.78 ms, p99.9 5.79 ms, max 15.0 ms; 3 over 5 ms", "run queue: gateway 1.25, sandbox 0.50 threads waiting", "in the gateway: 6 POST /v1/refunds, p50 ≤ 1 ms, p99 ≤ 2.5 ms; 0 provider refund calls", "0.40/0.30/0.00/0.25/", "201-not-replayed×1 422×1", "== stores side by side", "budget (judged on sqlite; postgres beside it, not judged)"} {
+		"refunds of: smartpay payments, with the sandbox's refund webhooks to the gateway", "webhooks to the gateway: 12 delivered, 2 failed attempts, 1 duplicated, 0 abandoned, 0 still pending", "replay-max", "0.50/-/0.00/0.25/", "wake-ups: 2600 sleeps of 1 ms woke late by p50 0.16 ms, p99 1.78 ms, p99.9 5.79 ms, max 15.0 ms; 3 over 5 ms", "run queue: gateway 1.25, sandbox 0.50 threads waiting", "in the gateway: 6 POST /v1/refunds, p50 ≤ 1 ms, p99 ≤ 2.5 ms; 0 provider refund calls", "0.40/0.30/0.00/0.25/", "201-not-replayed×1 422×1", "== stores side by side", "budget (judged on sqlite; postgres beside it, not judged)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
@@ -551,7 +552,7 @@ func TestResultsJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`"expected_requests": 6`, `"sent_requests": 6`, `"dropped_requests": 0`, `"loadgen": 0.25`, `"p99_9_ms"`,
-		`"store": "sqlite"`, `"store": "postgres"`, `"postgres": 0.3`, `"store_syncs": 42`, `"gateway_runq": 1.25`, `"create_p99_ms": 2.5`, `"over_5ms": 3`, `"provider": "smartpay"`, `"database": "refundgate_bench_r"`, `"other_stores": {`} {
+		`"store": "sqlite"`, `"store": "postgres"`, `"postgres": 0.3`, `"store_syncs": 42`, `"gateway_runq": 1.25`, `"create_p99_ms": 2.5`, `"over_5ms": 3`, `"provider": "smartpay"`, `"webhooks": true`, `"delivered": 12`, `"database": "refundgate_bench_r"`, `"other_stores": {`} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("results JSON lacks %s", want)
 		}

@@ -78,6 +78,7 @@ type options struct {
 	fsyncFor    time.Duration
 	wakeFor     time.Duration
 	provider    *loadProvider
+	webhooks    bool
 	soakWarmup  time.Duration
 	replayKeys  int
 	readRefunds int
@@ -97,8 +98,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "length of each measured scenario")
 	fs.DurationVar(&o.step, "step", 10*time.Second, "length of each step of a max-rate search")
 	fs.DurationVar(&o.pause, "pause", 3*time.Second, "rest between load runs, for the gateway to drain")
-	fs.IntVar(&o.payments, "payments", 2000, "Checkout.com sandbox payments in the pool")
+	fs.IntVar(&o.payments, "payments", 2000, "sandbox payments in the pool")
 	fs.Int64Var(&o.value, "payment-value", 100000000, "captured amount of each payment, in the provider's minor units; refunds are 1 unit")
+	fs.BoolVar(&o.webhooks, "webhooks", false, "the sandbox sends the provider's refund webhooks to the gateway during the runs, 64 at a time")
 	provider := fs.String("provider", "checkoutcom", "whose payments the refunds go to: checkoutcom (EUR charges) or smartpay (JPY payments)")
 	fs.Float64Var(&o.startRate, "start-rate", 500, "first rate (requests/s) of a max-rate search; it doubles until a step fails, then bisects")
 	fs.Float64Var(&o.ceiling, "ceiling", 40000, "highest rate a search tries")
@@ -316,7 +318,7 @@ func (h *harness) run(ctx context.Context) error {
 		Settings: Settings{Duration: h.opts.duration.String(), StepDuration: h.opts.step.String(), Payments: h.opts.payments,
 			PaymentValue: h.opts.value, StartRate: h.opts.startRate, CeilingRate: h.opts.ceiling, SearchSteps: h.opts.bisections,
 			Scenarios: h.opts.scenarios, MaxWorkers: h.opts.maxWorkers, MaxConns: h.opts.maxConns, Stores: strings.Join(h.opts.stores, ","),
-			Provider: h.opts.provider.Name}}
+			Provider: h.opts.provider.Name, Webhooks: h.opts.webhooks}}
 	if h.opts.soak > 0 {
 		h.res.Settings.Soak = h.opts.soak.String()
 	}
@@ -476,6 +478,9 @@ func (h *harness) runStore(ctx context.Context, store string) error {
 	}
 	if h.settle != nil {
 		h.rest(ctx) // the last run's store fsyncs, read once idle
+	}
+	if h.opts.webhooks {
+		h.cur.Webhooks = h.webhookStats(ctx)
 	}
 	h.endStore()
 	return nil

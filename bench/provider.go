@@ -10,8 +10,9 @@ import (
 // payments: the sandbox pool, the gateway's create body, and the same
 // refund sent straight to the sandbox provider.
 type loadProvider struct {
-	// Name is the sandbox's provider and the gateway account's type.
-	Name string
+	// Name is the sandbox's provider and the gateway account's type;
+	// Account is the gateway's account for it (routes and webhooks).
+	Name, Account string
 	// Pool names the payments in the log.
 	Pool     string
 	Currency string
@@ -28,7 +29,7 @@ type loadProvider struct {
 // its own.
 var loadProviders = map[string]*loadProvider{
 	"checkoutcom": {
-		Name: "checkoutcom", Pool: "Checkout.com charges", Currency: "EUR",
+		Name: "checkoutcom", Account: "checkoutcom-sandbox", Pool: "Checkout.com charges", Currency: "EUR",
 		Auth:       func(secret string) string { return secret },
 		RefundPath: func(payment string) string { return "/checkoutcom/v2/charges/" + payment + "/refund" },
 		AppendRefund: func(b []byte, _, ref string) []byte {
@@ -38,7 +39,7 @@ var loadProviders = map[string]*loadProvider{
 		},
 	},
 	"smartpay": {
-		Name: "smartpay", Pool: "Smartpay payments", Currency: "JPY",
+		Name: "smartpay", Account: "smartpay-sandbox", Pool: "Smartpay payments", Currency: "JPY",
 		Auth:       func(secret string) string { return "Basic " + secret },
 		RefundPath: func(string) string { return "/smartpay/v1/refunds" },
 		AppendRefund: func(b []byte, payment, ref string) []byte {

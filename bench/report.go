@@ -19,7 +19,11 @@ func (r *Results) print(w io.Writer) {
 	fmt.Fprintf(w, "\n== refundgate benchmark %s (%s, commit %s)\n", r.RunID, r.Tool, r.Commit)
 	fmt.Fprintf(w, "machine: %d CPU %s, %s RAM, %s, %s\n", r.Machine.NumCPU, r.Machine.CPUModel, r.Machine.MemTotal, r.Machine.Kernel, r.Machine.GoVersion)
 	if r.Settings.Provider != "" {
-		fmt.Fprintf(w, "refunds of: %s payments\n", r.Settings.Provider)
+		fmt.Fprintf(w, "refunds of: %s payments", r.Settings.Provider)
+		if r.Settings.Webhooks {
+			fmt.Fprintf(w, ", with the sandbox's refund webhooks to the gateway")
+		}
+		fmt.Fprintln(w)
 	}
 	for _, sr := range r.Stores {
 		if sr.Skipped != "" {
@@ -82,6 +86,9 @@ func (sr *StoreRun) print(w io.Writer) {
 	}
 	if sr.Wake != nil {
 		fmt.Fprintf(w, "wake-ups: %s\n", sr.Wake)
+	}
+	if sr.Webhooks != nil {
+		fmt.Fprintf(w, "webhooks to the gateway: %s\n", sr.Webhooks)
 	}
 	for _, n := range sortedKeys(sr.Searches) {
 		s := sr.Searches[n]

@@ -51,6 +51,10 @@ type StoreRun struct {
 	FsyncNote   string      `json:"fsync_note,omitempty"`
 	// Wake is the wake-up probe, run right after the fsync probe.
 	Wake *WakeProbe `json:"wake,omitempty"`
+	// Webhooks is what the sandbox's webhook sender did over the store's
+	// runs (--webhooks), read once it had nothing left to send or gave up
+	// waiting.
+	Webhooks *WebhookStats `json:"webhooks,omitempty"`
 
 	// Searches are the step searches for a maximum rate, by scenario.
 	Searches map[string]*Search `json:"searches,omitempty"`
@@ -109,8 +113,10 @@ type Settings struct {
 	MaxWorkers   int     `json:"max_workers"`
 	MaxConns     int     `json:"max_connections,omitempty"`
 	Stores       string  `json:"stores"`
-	// Provider is whose payments the refunds went to.
+	// Provider is whose payments the refunds went to; Webhooks says the
+	// sandbox sent its refund webhooks to the gateway meanwhile.
 	Provider string `json:"provider"`
+	Webhooks bool   `json:"webhooks,omitempty"`
 }
 
 // Search is one step search for the highest passing rate.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -56,7 +57,11 @@ func (h *harness) startAll(ctx context.Context, driver, dsn string) error {
 	if err != nil {
 		return err
 	}
-	h.sandbox, err = start("sandbox", h.bin, []string{"sandbox", "--addr", sbAddr}, nil, filepath.Join(h.storeDir, "sandbox.log"))
+	sbArgs := []string{"sandbox", "--addr", sbAddr}
+	if h.opts.webhooks {
+		sbArgs = append(sbArgs, "--webhook-workers", strconv.Itoa(webhookWorkers))
+	}
+	h.sandbox, err = start("sandbox", h.bin, sbArgs, nil, filepath.Join(h.storeDir, "sandbox.log"))
 	if err != nil {
 		return err
 	}
@@ -101,7 +106,58 @@ func (h *harness) startAll(ctx context.Context, driver, dsn string) error {
 	}
 	h.setPhase("setup")
 	h.rss = newRSSSampler(h.gateway.pid(), h.gatewayURL+"/metrics", h.getPhase)
+	if h.opts.webhooks {
+		prov := h.opts.provider
+		url := h.gatewayURL + "/v1/webhooks/" + prov.Account
+		a, err := do("PUT", h.sandboxURL+"/_sandbox/webhooks", map[string]string{"Content-Type": "application/json"},
+			fmt.Sprintf(`{"provider":%q,"url":%q}`, prov.Name, url))
+		if err != nil {
+			return fmt.Errorf("PUT /_sandbox/webhooks: %w", err)
+		}
+		if err := a.want("PUT /_sandbox/webhooks", http.StatusOK); err != nil {
+			return err
+		}
+		h.printf("webhooks: the sandbox sends %s's refund webhooks to %s, %d at a time", prov.Name, url, webhookWorkers)
+	}
 	return nil
+}
+
+// webhookWorkers is how many webhooks the sandbox has in flight at once
+// with --webhooks.
+const webhookWorkers = 64
+
+// WebhookStats is the sandbox's GET /_sandbox/webhooks: deliveries the
+// gateway answered 2xx, attempts that failed (and were retried), second
+// deliveries of one event, events given up on, and events still queued.
+type WebhookStats struct {
+	Delivered  int64 `json:"delivered"`
+	Failed     int64 `json:"failed"`
+	Duplicated int64 `json:"duplicated"`
+	Abandoned  int64 `json:"abandoned"`
+	Pending    int64 `json:"pending"`
+}
+
+func (w *WebhookStats) String() string {
+	return fmt.Sprintf("%d delivered, %d failed attempts, %d duplicated, %d abandoned, %d still pending",
+		w.Delivered, w.Failed, w.Duplicated, w.Abandoned, w.Pending)
+}
+
+// webhookStats waits up to a minute for the sandbox to have no webhook
+// left to send, and returns its counts (nil if it cannot read them).
+func (h *harness) webhookStats(ctx context.Context) *WebhookStats {
+	var st WebhookStats
+	for deadline := time.Now().Add(time.Minute); ; {
+		if err := getJSON(h.sandboxURL+"/_sandbox/webhooks", &st); err != nil {
+			h.printf("webhooks: GET /_sandbox/webhooks: %v", err)
+			return nil
+		}
+		if st.Pending == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	h.printf("webhooks: %s", &st)
+	return &st
 }
 
 func getJSON(url string, v any) error {

@@ -47,6 +47,7 @@ func BindFlags(fs *flag.FlagSet) func() (Options, error) {
 	fs.Float64Var(&fail, "yoco-failed-rate", 0, "share of accepted Yoco refunds that end failed, in [0,1]")
 	fs.Float64Var(&dup, "webhook-duplicate-rate", 0, "share of delivered webhooks delivered a second time, in [0,1]")
 	fs.StringVar(&retry, "webhook-retry", "", "comma-separated delays before each webhook delivery attempt (default 0,50ms,200ms,1s,5s)")
+	fs.IntVar(&o.WebhookWorkers, "webhook-workers", 0, "webhook deliveries in flight at once (default 4)")
 	fs.Var(&faults, "fault", "a fault set at start, provider:mode:rate[:latency_ms] (repeatable)")
 	fs.Var(&hooks, "webhook", "where a provider's webhooks go, provider=url (repeatable)")
 	fs.Int64Var(&seed, "seed", 0, "random seed for ids, faults and duplicates (0: random)")
@@ -63,6 +64,9 @@ func BindFlags(fs *flag.FlagSet) func() (Options, error) {
 		}
 		if o.YocoSettleDelay < 0 {
 			return Options{}, errors.New("--yoco-settle-delay must not be negative")
+		}
+		if o.WebhookWorkers < 0 {
+			return Options{}, errors.New("--webhook-workers must not be negative")
 		}
 		if retry != "" {
 			for _, part := range strings.Split(retry, ",") {

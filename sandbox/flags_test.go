@@ -35,7 +35,7 @@ func TestBindFlags(t *testing.T) {
 		"--yoco-partial-refunds", "--yoco-live-refunds-only", "--yoco-settle-delay", "2s",
 		"--yoco-reversed-rate", "0.5", "--yoco-failed-rate", "0.1", "--webhook-duplicate-rate", "0.2",
 		"--webhook-retry", "0,10ms, 1s", "--fault", "checkoutcom:error_500:0.1", "--fault", "yoco:latency:1:250",
-		"--webhook", "smartpay=http://127.0.0.1:1/hook", "--seed", "9",
+		"--webhook", "smartpay=http://127.0.0.1:1/hook", "--seed", "9", "--webhook-workers", "32",
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +48,9 @@ func TestBindFlags(t *testing.T) {
 			{Provider: ProviderCheckoutCom, Mode: FaultError500, Rate: 0.1},
 			{Provider: ProviderYoco, Mode: FaultLatency, Rate: 1, LatencyMS: 250},
 		},
-		WebhookURLs: map[string]string{ProviderSmartpay: "http://127.0.0.1:1/hook"},
-		Seed:        9,
+		WebhookURLs:    map[string]string{ProviderSmartpay: "http://127.0.0.1:1/hook"},
+		Seed:           9,
+		WebhookWorkers: 32,
 	}
 	if d := cmp.Diff(want, o, cmpopts.IgnoreFields(Options{}, "Keys")); d != "" {
 		t.Errorf("options (-want +got):\n%s", d)
@@ -93,6 +94,7 @@ func TestBindFlagsRefusesBadValues(t *testing.T) {
 		{[]string{"--yoco-webhook-secret", "whsec_!!!"}, "whsec_"},
 		{[]string{"--smartpay-webhook-secret", "has-dash"}, "base62"},
 		{[]string{"--yoco-settle-delay", "-1s"}, "--yoco-settle-delay"},
+		{[]string{"--webhook-workers", "-1"}, "--webhook-workers"},
 	} {
 		_, err := parseFlags(tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.msg) {
