@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/refundgate/refundgate/sandbox"
 )
 
 // Tests of the load tool's neutral half and of the vegeta glue that needs
@@ -512,7 +514,7 @@ func TestResultsJSON(t *testing.T) {
 	pgs.StoreSyncs = &syncs
 	sqlite := &StoreRun{Store: "sqlite", DSN: "/x/refundgate.db", FsyncPerSec: 5000, FsyncDir: "/x", Scenarios: []*Scenario{s},
 		Wake:     &WakeProbe{Sleeps: 2600, P50: 0.16, P99: 1.78, P999: 5.79, Max: 15, Over5ms: 3},
-		Webhooks: &WebhookStats{Delivered: 12, Failed: 2, Duplicated: 1, Abandoned: 0, Pending: 0}}
+		Webhooks: &sandbox.WebhookStats{Delivered: 12, Failed: 2, Duplicated: 1, Abandoned: 0, Pending: 0}}
 	pg := &StoreRun{Store: "postgres", DSN: "postgres://postgres@127.0.0.1:5432/refundgate_bench_r?sslmode=disable", FsyncPerSec: 4000, FsyncDir: "/x/pg",
 		Postgres:  &PostgresInfo{Database: "refundgate_bench_r", ServerVersion: "PostgreSQL 15.20", Settings: map[string]string{"fsync": "on", "synchronous_commit": "on"}, Durable: true},
 		Scenarios: []*Scenario{pgs}}

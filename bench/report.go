@@ -88,7 +88,7 @@ func (sr *StoreRun) print(w io.Writer) {
 		fmt.Fprintf(w, "wake-ups: %s\n", sr.Wake)
 	}
 	if sr.Webhooks != nil {
-		fmt.Fprintf(w, "webhooks to the gateway: %s\n", sr.Webhooks)
+		fmt.Fprintf(w, "webhooks to the gateway: %s\n", webhookLine(sr.Webhooks))
 	}
 	for _, n := range sortedKeys(sr.Searches) {
 		s := sr.Searches[n]

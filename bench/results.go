@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"time"
+
+	"github.com/refundgate/refundgate/sandbox"
 )
 
 // Results is everything one run measured; it is printed and written as
@@ -54,7 +56,7 @@ type StoreRun struct {
 	// Webhooks is what the sandbox's webhook sender did over the store's
 	// runs (--webhooks), read once it had nothing left to send or gave up
 	// waiting.
-	Webhooks *WebhookStats `json:"webhooks,omitempty"`
+	Webhooks *sandbox.WebhookStats `json:"webhooks,omitempty"`
 
 	// Searches are the step searches for a maximum rate, by scenario.
 	Searches map[string]*Search `json:"searches,omitempty"`

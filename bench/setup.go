@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/refundgate/refundgate/sandbox"
 )
 
 // sandboxKeys is GET /_sandbox/keys.
@@ -73,8 +75,8 @@ func (h *harness) startAll(ctx context.Context, driver, dsn string) error {
 	if err := getJSON(h.sandboxURL+"/_sandbox/keys", &keys); err != nil {
 		return fmt.Errorf("sandbox keys: %w", err)
 	}
-	if keys["checkoutcom"].TestSecretKey == "" {
-		return fmt.Errorf("sandbox keys: no checkoutcom test key in %v", keys)
+	if keys[h.opts.provider.Name].TestSecretKey == "" {
+		return fmt.Errorf("sandbox keys: no %s test key in %v", h.opts.provider.Name, keys)
 	}
 	h.providerKey = keys[h.opts.provider.Name].TestSecretKey
 
@@ -126,26 +128,19 @@ func (h *harness) startAll(ctx context.Context, driver, dsn string) error {
 // with --webhooks.
 const webhookWorkers = 64
 
-// WebhookStats is the sandbox's GET /_sandbox/webhooks: deliveries the
-// gateway answered 2xx, attempts that failed (and were retried), second
-// deliveries of one event, events given up on, and events still queued.
-type WebhookStats struct {
-	Delivered  int64 `json:"delivered"`
-	Failed     int64 `json:"failed"`
-	Duplicated int64 `json:"duplicated"`
-	Abandoned  int64 `json:"abandoned"`
-	Pending    int64 `json:"pending"`
-}
-
-func (w *WebhookStats) String() string {
+// webhookLine says what the sandbox's webhook sender did (GET
+// /_sandbox/webhooks): deliveries the gateway answered 2xx, attempts that
+// failed and were retried, second deliveries of one event, events given up
+// on, and events still queued.
+func webhookLine(w *sandbox.WebhookStats) string {
 	return fmt.Sprintf("%d delivered, %d failed attempts, %d duplicated, %d abandoned, %d still pending",
 		w.Delivered, w.Failed, w.Duplicated, w.Abandoned, w.Pending)
 }
 
 // webhookStats waits up to a minute for the sandbox to have no webhook
 // left to send, and returns its counts (nil if it cannot read them).
-func (h *harness) webhookStats(ctx context.Context) *WebhookStats {
-	var st WebhookStats
+func (h *harness) webhookStats(ctx context.Context) *sandbox.WebhookStats {
+	var st sandbox.WebhookStats
 	for deadline := time.Now().Add(time.Minute); ; {
 		if err := getJSON(h.sandboxURL+"/_sandbox/webhooks", &st); err != nil {
 			h.printf("webhooks: GET /_sandbox/webhooks: %v", err)
@@ -156,7 +151,7 @@ func (h *harness) webhookStats(ctx context.Context) *WebhookStats {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	h.printf("webhooks: %s", &st)
+	h.printf("webhooks: %s", webhookLine(&st))
 	return &st
 }
 
