@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -67,7 +68,7 @@ func providerNamed(name string) (*loadProvider, error) {
 	if name == "yoco" {
 		msg += " (Yoco refunds whole checkouts only: each refund would need a payment of its own)"
 	}
-	return nil, fmt.Errorf("%s", msg)
+	return nil, errors.New(msg)
 }
 
 // createBody is the gateway's create body for a 1-unit refund of payment.
