@@ -256,9 +256,12 @@ func TestBudget(t *testing.T) {
 	sqlite := &StoreRun{Store: "sqlite", CreatedPerSec: 3500, ReplayedPerSec: 9000, Added: &Added{Rate: 1750, P99: 4.2},
 		Scenarios: []*Scenario{{Name: "create-max", Rate: 3600, OKRate: 1, Pass: true}, {Name: "replay-max", Rate: 9000, OKRate: 1, Pass: true}}}
 	postgres := &StoreRun{Store: "postgres", CreatedPerSec: 900, Added: &Added{Rate: 450, P99: 3},
-		Scenarios: []*Scenario{{Name: "create-max", Rate: 900, OKRate: 1, Pass: true}}}
+		Scenarios: []*Scenario{{Name: "create-max", Rate: 900, OKRate: 1, Pass: true}}, Wake: &WakeProbe{P99: 2.5}}
 	r := &Results{Stores: []*StoreRun{sqlite, postgres}}
 	b := r.budget()
+	if got := b[1].Measured; got != "4.20 ms at 1750/s" {
+		t.Errorf("added latency measured %q, want no wake-up figure without a probe", got)
+	}
 	want := []string{"yes", "yes", "no", "not measured (run with --soak 10m)"}
 	for i, w := range want {
 		if b[i].Met != w {
@@ -269,7 +272,7 @@ func TestBudget(t *testing.T) {
 	if got := b[0].OtherStores["postgres"]; got != "900/s (offered 900/s, ok 100.00%) (would be no)" {
 		t.Errorf("postgres beside created refunds/s: %q", got)
 	}
-	if got := b[1].OtherStores["postgres"]; got != "3.00 ms at 450/s (would be yes)" {
+	if got := b[1].OtherStores["postgres"]; got != "3.00 ms at 450/s (idle wake-ups late by p99 2.50 ms) (would be yes)" {
 		t.Errorf("postgres beside added latency: %q", got)
 	}
 	if got := b[2].OtherStores["postgres"]; got != "-" {

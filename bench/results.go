@@ -401,8 +401,12 @@ func (sr *StoreRun) budget() []Budget {
 		out = append(out, Budget{Name: "created refunds/s", Target: "≥ 3,000 (aim 5,000)", Measured: "-", Met: "not measured"})
 	}
 	if sr.Added != nil {
-		out = append(out, Budget{Name: "p99 added latency at half the max rate", Target: "< 5 ms",
-			Measured: fmt.Sprintf("%.2f ms at %.0f/s", sr.Added.P99, sr.Added.Rate), Met: yn(sr.Added.P99 < 5)})
+		m := fmt.Sprintf("%.2f ms at %.0f/s", sr.Added.P99, sr.Added.Rate)
+		if sr.Wake != nil {
+			// The machine's own floor, beside the verdict it bounds.
+			m += fmt.Sprintf(" (idle wake-ups late by p99 %.2f ms)", sr.Wake.P99)
+		}
+		out = append(out, Budget{Name: "p99 added latency at half the max rate", Target: "< 5 ms", Measured: m, Met: yn(sr.Added.P99 < 5)})
 	} else {
 		out = append(out, Budget{Name: "p99 added latency at half the max rate", Target: "< 5 ms", Measured: "-", Met: "not measured"})
 	}
