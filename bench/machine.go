@@ -66,9 +66,15 @@ func fsyncProbe(dir string, d time.Duration) (*FsyncProbe, error) {
 	}
 	p.PerSec = float64(len(took)) / time.Since(start).Seconds()
 	slices.Sort(took)
-	at := func(q float64) float64 { return ms(int64(took[min(len(took)-1, int(q*float64(len(took))))])) }
-	p.P50, p.P99, p.P999, p.Max = at(0.5), at(0.99), at(0.999), ms(int64(took[len(took)-1]))
+	p.P50, p.P99, p.P999, p.Max = probeQuantiles(took)
 	return p, nil
+}
+
+// probeQuantiles is the p50, p99, p99.9 and max (ms) of a probe's sorted,
+// non-empty timings.
+func probeQuantiles(sorted []time.Duration) (p50, p99, p999, max float64) {
+	at := func(q float64) float64 { return ms(int64(sorted[min(len(sorted)-1, int(q*float64(len(sorted))))])) }
+	return at(0.5), at(0.99), at(0.999), ms(int64(sorted[len(sorted)-1]))
 }
 
 // WakeProbe is how late the machine wakes a sleeping thread: a 1 ms sleep,
@@ -100,8 +106,7 @@ func wakeProbe(d time.Duration) *WakeProbe {
 	}
 	slices.Sort(late)
 	p := &WakeProbe{Sleeps: len(late)}
-	at := func(q float64) float64 { return ms(int64(late[min(len(late)-1, int(q*float64(len(late))))])) }
-	p.P50, p.P99, p.P999, p.Max = at(0.5), at(0.99), at(0.999), ms(int64(late[len(late)-1]))
+	p.P50, p.P99, p.P999, p.Max = probeQuantiles(late)
 	p.Over5ms = len(late) - sort.Search(len(late), func(i int) bool { return late[i] > 5*time.Millisecond })
 	return p
 }
