@@ -130,6 +130,8 @@ type targetGen struct {
 	provMid    []byte   // `","header":{…}}`
 	prov       *loadProvider
 	payments   []string
+	// ref and body are the provider target's scratch, reused per target.
+	ref, body []byte
 }
 
 // loadTargets is what every generator needs.
@@ -211,8 +213,9 @@ func (g *targetGen) next(b []byte) []byte {
 	case "provider":
 		i := g.rng.IntN(len(g.provURLs))
 		b = append(b, g.provURLs[i]...)
-		ref := strconv.AppendUint([]byte(g.trackPrefix), n, 10)
-		b = base64.StdEncoding.AppendEncode(b, g.prov.AppendRefund(make([]byte, 0, 128), g.payments[i], string(ref)))
+		g.ref = strconv.AppendUint(append(g.ref[:0], g.trackPrefix...), n, 10)
+		g.body = g.prov.AppendRefund(g.body[:0], g.payments[i], g.ref)
+		b = base64.StdEncoding.AppendEncode(b, g.body)
 		return append(b, g.provMid...)
 	default:
 		return append(b, g.fixed[g.rng.IntN(len(g.fixed))]...)

@@ -22,7 +22,7 @@ type loadProvider struct {
 	// RefundPath is the sandbox path that refunds payment; AppendRefund
 	// appends the body of a 1-unit refund of it, ref its unique reference.
 	RefundPath   func(payment string) string
-	AppendRefund func(b []byte, payment, ref string) []byte
+	AppendRefund func(b []byte, payment string, ref []byte) []byte
 }
 
 // loadProviders are the providers the harness can drive. Yoco is not one:
@@ -33,7 +33,7 @@ var loadProviders = map[string]*loadProvider{
 		Name: "checkoutcom", Account: "checkoutcom-sandbox", Pool: "Checkout.com charges", Currency: "EUR",
 		Auth:       func(secret string) string { return secret },
 		RefundPath: func(payment string) string { return "/checkoutcom/v2/charges/" + payment + "/refund" },
-		AppendRefund: func(b []byte, _, ref string) []byte {
+		AppendRefund: func(b []byte, _ string, ref []byte) []byte {
 			b = append(b, `{"value":1,"trackId":"`...)
 			b = append(b, ref...)
 			return append(b, `"}`...)
@@ -43,7 +43,7 @@ var loadProviders = map[string]*loadProvider{
 		Name: "smartpay", Account: "smartpay-sandbox", Pool: "Smartpay payments", Currency: "JPY",
 		Auth:       func(secret string) string { return "Basic " + secret },
 		RefundPath: func(string) string { return "/smartpay/v1/refunds" },
-		AppendRefund: func(b []byte, payment, ref string) []byte {
+		AppendRefund: func(b []byte, payment string, ref []byte) []byte {
 			b = append(b, `{"payment":`...)
 			b = append(b, jsonString(payment)...)
 			b = append(b, `,"amount":1,"currency":"JPY","reason":"requested_by_customer","reference":"`...)

@@ -258,7 +258,7 @@ func (h *harness) prepare(ctx context.Context) error {
 	// The provider alone.
 	a, err := do("POST", h.sandboxURL+prov.RefundPath(ids[0]),
 		map[string]string{"Authorization": prov.Auth(h.providerKey), "Content-Type": "application/json"},
-		string(prov.AppendRefund(nil, ids[0], "bench-smoke")))
+		string(prov.AppendRefund(nil, ids[0], []byte("bench-smoke"))))
 	if err != nil {
 		return fmt.Errorf("provider smoke: %w", err)
 	}
