@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/refundgate/refundgate/config"
+	"github.com/refundgate/refundgate/sandbox"
 )
 
 // These tests cover the harness's own logic; none starts the gateway or
@@ -128,10 +133,24 @@ func TestConfigYAML(t *testing.T) {
 		`consecutive_failures: 1000000`,
 		`payment_id_prefix: "charge_", provider: checkoutcom-sandbox`,
 		`payment_id_prefix: "payment_", provider: smartpay-sandbox`,
+		`base_url: "http://127.0.0.1:8888/yoco/api"`,
+		`payment_id_prefix: "ch_", provider: yoco-sandbox`,
 	} {
 		if !strings.Contains(y, want) {
 			t.Errorf("config lacks %q:\n%s", want, y)
 		}
+	}
+	// The gateway takes it, with the sandbox's own keys.
+	sb := sandbox.New(sandbox.Options{Seed: 3})
+	defer sb.Close()
+	srv := httptest.NewServer(sb.Handler())
+	defer srv.Close()
+	var real sandboxKeys
+	if err := getJSON(srv.URL+"/_sandbox/keys", &real); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Parse("refundgate.yaml", []byte(configYAML("127.0.0.1:9999", "sqlite", "/tmp/x/refundgate.db", srv.URL, "rk_test_bench_0123456789", real)), nil); err != nil {
+		t.Errorf("the gateway refuses the bench config: %v", err)
 	}
 }
 
@@ -214,10 +233,11 @@ func TestFlags(t *testing.T) {
 	if o, err = parseFlags([]string{"--provider", "smartpay", "--webhooks"}, &sb); err != nil || o.provider.Name != "smartpay" || o.provider.Currency != "JPY" || !o.webhooks {
 		t.Errorf("--provider smartpay: %+v, %v", o, err)
 	}
-	for bad, want := range map[string]string{"yoco": "whole checkouts", "paypal": "checkoutcom, smartpay"} {
-		if _, err := parseFlags([]string{"--provider", bad}, &sb); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("--provider %s: %v, want an error saying %q", bad, err, want)
-		}
+	if o, err = parseFlags([]string{"--provider", "yoco"}, &sb); err != nil || o.provider.Name != "yoco" || o.provider.Currency != "ZAR" || !o.provider.OnePerPayment {
+		t.Errorf("--provider yoco: %+v, %v", o, err)
+	}
+	if _, err := parseFlags([]string{"--provider", "paypal"}, &sb); err == nil || !strings.Contains(err.Error(), "checkoutcom, smartpay, yoco") {
+		t.Errorf("--provider paypal: %v, want an error naming the providers", err)
 	}
 }
 
@@ -423,5 +443,56 @@ func TestRunqWait(t *testing.T) {
 	after, _ := runqWait(os.Getpid())
 	if after-before < 0.05 {
 		t.Errorf("run-queue wait grew by %.3f s with %d threads spinning on %d CPUs for 300 ms", after-before, 2*runtime.NumCPU()+1, runtime.NumCPU())
+	}
+}
+
+// Before a run of Yoco's one-refund checkouts, the harness makes enough
+// fresh ones for every stream that refunds (and only those), real
+// completed checkouts of the sandbox that each take one whole refund.
+func TestFreshPayments(t *testing.T) {
+	sb := sandbox.New(sandbox.Options{Seed: 5})
+	defer sb.Close()
+	srv := httptest.NewServer(sb.Handler())
+	defer srv.Close()
+	var keys sandboxKeys
+	if err := getJSON(srv.URL+"/_sandbox/keys", &keys); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h := &harness{opts: &options{provider: loadProviders["yoco"], value: 2500}, sandboxURL: srv.URL, log: io.Discard}
+	spec := loadSpec{Name: "mixed", Rate: 10, Duration: time.Second, Mix: mixMixed}
+	if err := h.freshPayments(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	want := streamPayments(6, time.Second) // the create stream's 60% of 10/s; reads and replays take none
+	if len(h.fresh) != want || want <= 7 {
+		t.Fatalf("%d fresh payments, want %d", len(h.fresh), want)
+	}
+	if d := len(slices.Compact(slices.Sorted(slices.Values(h.fresh)))); d != want {
+		t.Fatalf("%d distinct of %d fresh payments", d, want)
+	}
+	// Each with a key of its own, so that the second is not a replay.
+	refund := func(id, key string) *answer {
+		a, err := do("POST", srv.URL+"/yoco/api/checkouts/"+id+"/refund", map[string]string{
+			"Authorization": "Bearer " + keys["yoco"].TestSecretKey, "Content-Type": "application/json", "Idempotency-Key": key + id}, `{}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	for _, id := range []string{h.fresh[0], h.fresh[want-1]} {
+		if a := refund(id, "first-"); a.status != http.StatusAccepted {
+			t.Fatalf("refund of fresh %s: %d %s", id, a.status, a.body)
+		}
+		if a := refund(id, "second-"); a.status != http.StatusBadRequest || !strings.Contains(string(a.body), "checkout_already_refunded") {
+			t.Fatalf("second refund of %s: %d %s", id, a.status, a.body)
+		}
+	}
+	if err := h.freshPayments(ctx, spec); err != nil || len(h.fresh) != want {
+		t.Errorf("with enough fresh payments already: %d (%v), want %d", len(h.fresh), err, want)
+	}
+	cko := &harness{opts: &options{provider: loadProviders["checkoutcom"], value: 2500}, sandboxURL: srv.URL, log: io.Discard}
+	if err := cko.freshPayments(ctx, spec); err != nil || cko.fresh != nil {
+		t.Errorf("Checkout.com charges take many refunds, yet fresh payments were made: %d (%v)", len(cko.fresh), err)
 	}
 }

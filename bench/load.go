@@ -110,11 +110,17 @@ func dropped(expected, sent int) int {
 // create has its own Idempotency-Key (<n>-<run>-<step>) and a payment drawn
 // at random from the pool; replays resend the pool's few keys and bodies;
 // get reads a random one of the pool's refunds; provider sends the same
-// refund straight to the sandbox provider with its secret key.
+// refund straight to the sandbox provider with its secret key. For a
+// provider whose payments take one refund each, create and provider take
+// the stream's own fresh payments in order, each once, and end when they
+// are used up.
 type targetGen struct {
 	op  string
 	rng *rand.Rand
 	n   uint64
+	// once: the payments are taken in order, each once; used counts them.
+	once bool
+	used int
 
 	// tag ends each create key and begins each provider trackId's suffix.
 	tag string
@@ -127,7 +133,8 @@ type targetGen struct {
 	bodies     []string // base64 create body per payment
 	fixed      [][]byte // whole lines: replay, get, list
 	provURLs   [][]byte // `{"method":"POST","url":"<the payment's refund URL>","body":"` per payment
-	provMid    []byte   // `","header":{…}}`
+	provMid    []byte   // `","header":{…}}`, or up to the Idempotency-Key's value
+	provEnd    []byte   // after the Idempotency-Key's value, when there is one
 	prov       *loadProvider
 	payments   []string
 	// ref and body are the provider target's scratch, reused per target.
@@ -140,6 +147,18 @@ type loadTargets struct {
 	APIKey, ProviderKey string
 	Provider            *loadProvider
 	Pool                *pool
+	// Fresh are the stream's own payments, never refunded, when the
+	// provider's payments take one refund each (Provider.OnePerPayment).
+	Fresh []string
+}
+
+// payments are the payments a create or provider stream refunds, and
+// whether each is taken once, in order.
+func (t loadTargets) payments() ([]string, bool) {
+	if t.Provider.OnePerPayment {
+		return t.Fresh, true
+	}
+	return t.Pool.Payments, false
 }
 
 func jsonString(s string) string {
@@ -156,12 +175,14 @@ func newTargetGen(op string, t loadTargets, seed uint64, tag, trackPrefix string
 	p := t.Pool
 	switch op {
 	case "create":
-		if len(p.Payments) == 0 {
+		payments, once := t.payments()
+		if len(payments) == 0 {
 			return nil, fmt.Errorf("create targets: no payments in the pool")
 		}
+		g.once = once
 		g.createHead = []byte(`{"method":"POST","url":` + jsonString(t.Gateway+"/v1/refunds") + `,"body":"`)
 		g.createMid = []byte(`","header":{` + jsonHdr + `,"Idempotency-Key":["`)
-		for _, id := range p.Payments {
+		for _, id := range payments {
 			g.bodies = append(g.bodies, b64(t.Provider.createBody(id)))
 		}
 	case "replay":
@@ -182,44 +203,79 @@ func newTargetGen(op string, t loadTargets, seed uint64, tag, trackPrefix string
 	case "list":
 		g.fixed = [][]byte{[]byte(`{"method":"GET","url":` + jsonString(t.Gateway+"/v1/refunds?limit=20") + `,"header":{"Authorization":[` + auth + `]}}` + "\n")}
 	case "provider":
-		if len(p.Payments) == 0 {
+		payments, once := t.payments()
+		if len(payments) == 0 {
 			return nil, fmt.Errorf("provider targets: no payments in the pool")
 		}
+		g.once = once
 		g.prov = t.Provider
-		g.payments = p.Payments
-		for _, id := range p.Payments {
+		g.payments = payments
+		for _, id := range payments {
 			g.provURLs = append(g.provURLs, []byte(`{"method":"POST","url":`+jsonString(t.Sandbox+t.Provider.RefundPath(id))+`,"body":"`))
 		}
-		g.provMid = []byte(`","header":{"Authorization":[` + jsonString(t.Provider.Auth(t.ProviderKey)) + `],"Content-Type":["application/json"]}}` + "\n")
+		g.provMid = []byte(`","header":{"Authorization":[` + jsonString(t.Provider.Auth(t.ProviderKey)) + `],"Content-Type":["application/json"]`)
+		if t.Provider.IdempotencyKey {
+			g.provMid = append(g.provMid, `,"Idempotency-Key":["`...)
+			g.provEnd = []byte(`"]}}` + "\n")
+		} else {
+			g.provMid = append(g.provMid, "}}\n"...)
+		}
 	default:
 		return nil, fmt.Errorf("unknown operation %q", op)
 	}
 	return g, nil
 }
 
-// next appends the next target line (with its newline) to b.
-func (g *targetGen) next(b []byte) []byte {
+// next appends the next target line (with its newline) to b; ok is false,
+// and nothing appended, once a stream that takes each payment once has
+// used them all.
+func (g *targetGen) next(b []byte) (_ []byte, ok bool) {
 	n := g.n
-	g.n++
 	switch g.op {
 	case "create":
+		i, ok := g.pick(len(g.bodies))
+		if !ok {
+			return b, false
+		}
 		b = append(b, g.createHead...)
-		b = append(b, g.bodies[g.rng.IntN(len(g.bodies))]...)
+		b = append(b, g.bodies[i]...)
 		b = append(b, g.createMid...)
 		b = strconv.AppendUint(b, n, 10)
 		b = append(b, '-')
 		b = append(b, g.tag...)
-		return append(b, "\"]}}\n"...)
+		b = append(b, "\"]}}\n"...)
 	case "provider":
-		i := g.rng.IntN(len(g.provURLs))
+		i, ok := g.pick(len(g.provURLs))
+		if !ok {
+			return b, false
+		}
 		b = append(b, g.provURLs[i]...)
 		g.ref = strconv.AppendUint(append(g.ref[:0], g.trackPrefix...), n, 10)
 		g.body = g.prov.AppendRefund(g.body[:0], g.payments[i], g.ref)
 		b = base64.StdEncoding.AppendEncode(b, g.body)
-		return append(b, g.provMid...)
+		b = append(b, g.provMid...)
+		if g.provEnd != nil {
+			b = append(b, g.ref...)
+			b = append(b, g.provEnd...)
+		}
 	default:
-		return append(b, g.fixed[g.rng.IntN(len(g.fixed))]...)
+		b = append(b, g.fixed[g.rng.IntN(len(g.fixed))]...)
 	}
+	g.n++
+	return b, true
+}
+
+// pick is the index of the next target's payment among n: at random, or
+// the next unused one when each is taken once (ok false when none is left).
+func (g *targetGen) pick(n int) (int, bool) {
+	if !g.once {
+		return g.rng.IntN(n), true
+	}
+	if g.used == n {
+		return 0, false
+	}
+	g.used++
+	return g.used - 1, true
 }
 
 // ---- results ----
@@ -248,7 +304,7 @@ func answeredAsExpected(op string, r *result) bool {
 	case "get", "list":
 		return r.Code == 200
 	case "provider":
-		return r.Code == 200 || r.Code == 201
+		return r.Code == 200 || r.Code == 201 || r.Code == 202 // Yoco accepts with 202
 	}
 	return false
 }

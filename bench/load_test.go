@@ -337,7 +337,10 @@ func linesOf(t *testing.T, lt loadTargets, op string, n int) []target {
 	var out []target
 	var b []byte
 	for i := 0; i < n; i++ {
-		b = g.next(b[:0])
+		var ok bool
+		if b, ok = g.next(b[:0]); !ok {
+			t.Fatalf("%s target %d: none left", op, i)
+		}
 		if bytes.Count(b, []byte("\n")) != 1 || b[len(b)-1] != '\n' {
 			t.Fatalf("%s target %d is not one line: %q", op, i, b)
 		}
@@ -432,7 +435,7 @@ func TestTargets(t *testing.T) {
 	if _, err := newTargetGen("bogus", testTargets, 1, "t", "p"); err == nil {
 		t.Error("unknown operation accepted")
 	}
-	if _, err := newTargetGen("create", loadTargets{Pool: &pool{}}, 1, "t", "p"); err == nil {
+	if _, err := newTargetGen("create", loadTargets{Provider: loadProviders["checkoutcom"], Pool: &pool{}}, 1, "t", "p"); err == nil {
 		t.Error("create without payments accepted")
 	}
 }
@@ -468,6 +471,78 @@ func TestSmartpayTargets(t *testing.T) {
 			t.Fatalf("provider %d: %+v body %s (%v)", i, tg, tg.Body, err)
 		}
 		refs[body.Reference] = true
+		if k := tg.Header.Get("Idempotency-Key"); k != body.Reference {
+			t.Fatalf("provider %d: Idempotency-Key %q, want the reference %q as the gateway's adapter sends one", i, k, body.Reference)
+		}
+	}
+}
+
+// Yoco refunds whole checkouts: each create and each provider target takes
+// the next of the stream's own fresh payments, once, and the stream ends
+// when they are used up.
+func TestYocoTargets(t *testing.T) {
+	yt := testTargets
+	yt.Provider = loadProviders["yoco"]
+	yt.Pool = &pool{Payments: []string{"ch_used"}}
+	yt.Fresh = []string{"ch_A", "ch_B", "ch_C"}
+	for _, op := range []string{"create", "provider"} {
+		g, err := newTargetGen(op, yt, 7, "tag", "bkabcdef03a-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := map[string]bool{}
+		for i, want := range yt.Fresh {
+			b, ok := g.next(nil)
+			var tg target
+			if err := json.Unmarshal(b, &tg); !ok || err != nil {
+				t.Fatalf("%s %d: %q, %v (%v)", op, i, b, ok, err)
+			}
+			k := tg.Header.Get("Idempotency-Key")
+			if keys[k] || k == "" {
+				t.Fatalf("%s %d: Idempotency-Key %q missing or repeated", op, i, k)
+			}
+			keys[k] = true
+			if op == "create" {
+				var body map[string]any
+				if err := json.Unmarshal(tg.Body, &body); err != nil || body["payment_id"] != want || body["currency"] != "ZAR" || body["amount"] != nil {
+					t.Fatalf("create %d: body %s (%v), want the whole of %s in ZAR", i, tg.Body, err, want)
+				}
+				continue
+			}
+			var body struct {
+				Metadata map[string]string `json:"metadata"`
+			}
+			if err := json.Unmarshal(tg.Body, &body); err != nil || tg.URL != "http://127.0.0.1:9001/yoco/api/checkouts/"+want+"/refund" ||
+				tg.Header.Get("Authorization") != `Bearer sk_test_"quoted"` || body.Metadata["refundgate_refund_id"] != k {
+				t.Fatalf("provider %d: %+v body %s (%v)", i, tg, tg.Body, err)
+			}
+		}
+		if b, ok := g.next([]byte("x")); ok || string(b) != "x" {
+			t.Errorf("%s: a target after the fresh payments ran out: %q", op, b)
+		}
+	}
+	yt.Fresh = nil
+	if _, err := newTargetGen("create", yt, 7, "tag", "p"); err == nil {
+		t.Error("a Yoco create stream without fresh payments was accepted")
+	}
+}
+
+// A stream whose payments run out ends its feed cleanly: vegeta sees the
+// end of its targets, and sends no refund of a payment twice.
+func TestFeedEnds(t *testing.T) {
+	yt := testTargets
+	yt.Provider = loadProviders["yoco"]
+	yt.Fresh = []string{"ch_A", "ch_B", "ch_C"}
+	g, err := newTargetGen("create", yt, 1, "t", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := feed(&out, g); err != nil {
+		t.Fatalf("feed: %v", err)
+	}
+	if n := bytes.Count(out.Bytes(), []byte("\n")); n != 3 {
+		t.Errorf("feed wrote %d targets for 3 payments:\n%s", n, out.Bytes())
 	}
 }
 

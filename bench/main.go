@@ -98,10 +98,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "length of each measured scenario")
 	fs.DurationVar(&o.step, "step", 10*time.Second, "length of each step of a max-rate search")
 	fs.DurationVar(&o.pause, "pause", 3*time.Second, "rest between load runs, for the gateway to drain")
-	fs.IntVar(&o.payments, "payments", 2000, "sandbox payments in the pool")
-	fs.Int64Var(&o.value, "payment-value", 100000000, "captured amount of each payment, in the provider's minor units; refunds are 1 unit")
+	fs.IntVar(&o.payments, "payments", 2000, "sandbox payments in the pool (Yoco: for the checks and cases before the load; each run makes its own)")
+	fs.Int64Var(&o.value, "payment-value", 100000000, "captured amount of each payment, in the provider's minor units; refunds are 1 unit (Yoco: the whole checkout)")
 	fs.BoolVar(&o.webhooks, "webhooks", false, "the sandbox sends the provider's refund webhooks to the gateway during the runs, 64 at a time")
-	provider := fs.String("provider", "checkoutcom", "whose payments the refunds go to: checkoutcom (EUR charges) or smartpay (JPY payments)")
+	provider := fs.String("provider", "checkoutcom", "whose payments the refunds go to: checkoutcom (EUR charges), smartpay (JPY payments) or yoco (ZAR checkouts, one refund each, made before each run)")
 	fs.Float64Var(&o.startRate, "start-rate", 500, "first rate (requests/s) of a max-rate search; it doubles until a step fails, then bisects")
 	fs.Float64Var(&o.ceiling, "ceiling", 40000, "highest rate a search tries")
 	fs.IntVar(&o.bisections, "bisect", 3, "bisection steps of a max-rate search after the first failure")
@@ -223,9 +223,12 @@ type harness struct {
 	sandboxURL string
 	gatewayURL string
 	apiKey     string
-	// providerKey is the Checkout.com sandbox test secret key.
+	// providerKey is the driven provider's sandbox test secret key.
 	providerKey string
 	payments    []string
+	// fresh are payments never refunded, made by freshPayments for a
+	// provider whose payments take one refund each.
+	fresh []string
 
 	rss     *rssSampler
 	phaseMu sync.Mutex

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -23,11 +22,18 @@ type loadProvider struct {
 	// appends the body of a 1-unit refund of it, ref its unique reference.
 	RefundPath   func(payment string) string
 	AppendRefund func(b []byte, payment string, ref []byte) []byte
+	// OnePerPayment says a payment takes one refund only, of its whole
+	// amount (Yoco refunds whole checkouts): the create body has no
+	// amount, and every refund the harness sends, to the gateway or to the
+	// provider, gets a payment of its own (see freshPayments).
+	OnePerPayment bool
+	// IdempotencyKey says the gateway's adapter sends an Idempotency-Key
+	// header; the refunds sent straight to the provider carry one too,
+	// their unique reference, so that the provider does the same work.
+	IdempotencyKey bool
 }
 
-// loadProviders are the providers the harness can drive. Yoco is not one:
-// it refunds whole checkouts only, so every refund would need a payment of
-// its own.
+// loadProviders are the providers the harness can drive.
 var loadProviders = map[string]*loadProvider{
 	"checkoutcom": {
 		Name: "checkoutcom", Account: "checkoutcom-sandbox", Pool: "Checkout.com charges", Currency: "EUR",
@@ -50,6 +56,19 @@ var loadProviders = map[string]*loadProvider{
 			b = append(b, ref...)
 			return append(b, `"}`...)
 		},
+		IdempotencyKey: true,
+	},
+	"yoco": {
+		Name: "yoco", Account: "yoco-sandbox", Pool: "Yoco checkouts", Currency: "ZAR",
+		Auth:       func(secret string) string { return "Bearer " + secret },
+		RefundPath: func(payment string) string { return "/yoco/api/checkouts/" + payment + "/refund" },
+		AppendRefund: func(b []byte, _ string, ref []byte) []byte {
+			b = append(b, `{"metadata":{"refundgate_refund_id":"`...)
+			b = append(b, ref...)
+			return append(b, `","refundgate_reference":"bench"}}`...)
+		},
+		OnePerPayment:  true,
+		IdempotencyKey: true,
 	},
 }
 
@@ -64,14 +83,14 @@ func providerNamed(name string) (*loadProvider, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	msg := fmt.Sprintf("--provider must be one of %s, not %q", strings.Join(names, ", "), name)
-	if name == "yoco" {
-		msg += " (Yoco refunds whole checkouts only: each refund would need a payment of its own)"
-	}
-	return nil, errors.New(msg)
+	return nil, fmt.Errorf("--provider must be one of %s, not %q", strings.Join(names, ", "), name)
 }
 
-// createBody is the gateway's create body for a 1-unit refund of payment.
+// createBody is the gateway's create body for a 1-unit refund of payment,
+// or for the whole payment when it takes one refund only.
 func (p *loadProvider) createBody(payment string) string {
+	if p.OnePerPayment {
+		return fmt.Sprintf(`{"payment_id":%s,"currency":%q,"reference":"bench"}`, jsonString(payment), p.Currency)
+	}
 	return fmt.Sprintf(`{"payment_id":%s,"amount":1,"currency":%q,"reference":"bench"}`, jsonString(payment), p.Currency)
 }

@@ -22,13 +22,31 @@ func (h *harness) want(s string) bool {
 	return false
 }
 
+// load makes the payments spec takes (freshPayments), rests, and runs it.
+// announce, if set, is called after the rest, right before the load.
+func (h *harness) load(ctx context.Context, spec loadSpec, announce func()) (*Scenario, error) {
+	if err := h.freshPayments(ctx, spec); err != nil {
+		return nil, err
+	}
+	h.rest(ctx)
+	if announce != nil {
+		announce()
+	}
+	return h.runLoad(ctx, spec)
+}
+
 // measure runs one scenario and keeps it in the results.
 func (h *harness) measure(ctx context.Context, spec loadSpec) (*Scenario, error) {
-	h.rest(ctx)
-	h.printf("%s: %.0f/s for %s against the %s", spec.Name, spec.Rate, spec.Duration, spec.Target)
-	syncs0, syncsOK := h.storeSyncs()
-	hist0 := h.histograms()
-	s, err := h.runLoad(ctx, spec)
+	var (
+		syncs0  int64
+		syncsOK bool
+		hist0   map[string]buckets
+	)
+	s, err := h.load(ctx, spec, func() {
+		h.printf("%s: %.0f/s for %s against the %s", spec.Name, spec.Rate, spec.Duration, spec.Target)
+		syncs0, syncsOK = h.storeSyncs()
+		hist0 = h.histograms()
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -126,8 +144,7 @@ func (h *harness) search(ctx context.Context, name string, mix []share, startRat
 	s := &Search{Scenario: name}
 	h.cur.Searches[name] = s
 	try := func(rate float64) (bool, error) {
-		h.rest(ctx)
-		sc, err := h.runLoad(ctx, loadSpec{Name: name + "-search", Rate: rate, Duration: h.opts.step, Mix: mix, Target: "gateway"})
+		sc, err := h.load(ctx, loadSpec{Name: name + "-search", Rate: rate, Duration: h.opts.step, Mix: mix, Target: "gateway"}, nil)
 		if err != nil {
 			return false, err
 		}

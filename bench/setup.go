@@ -27,20 +27,21 @@ type sandboxKeys map[string]struct {
 
 // configYAML is the gateway's configuration for one store's run: the store
 // (driver sqlite with the file in the data directory, or driver postgres
-// with the run's own database), warn logs, one merchant, the Checkout.com
-// and Smartpay sandbox accounts routed by prefix, and breakers that never
-// open under load.
+// with the run's own database), warn logs, one merchant, the Checkout.com,
+// Smartpay and Yoco sandbox accounts routed by prefix, and breakers that
+// never open under load.
 func configYAML(addr, driver, dsn, sandboxURL, apiKey string, keys sandboxKeys) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "server: {addr: %q}\n", addr)
 	fmt.Fprintf(&b, "store: {driver: %s, dsn: %q}\n", driver, dsn)
 	b.WriteString("log: {level: warn, format: json}\n")
 	b.WriteString("merchants:\n")
-	fmt.Fprintf(&b, "  - id: bench\n    api_keys: [%q]\n    providers: [checkoutcom-sandbox, smartpay-sandbox]\n", apiKey)
+	fmt.Fprintf(&b, "  - id: bench\n    api_keys: [%q]\n    providers: [checkoutcom-sandbox, smartpay-sandbox, yoco-sandbox]\n", apiKey)
 	b.WriteString("providers:\n")
 	for _, p := range []struct{ name, typ, key, path string }{
 		{"checkoutcom-sandbox", "checkoutcom", "checkoutcom", "/checkoutcom/v2"},
 		{"smartpay-sandbox", "smartpay", "smartpay", "/smartpay/v1"},
+		{"yoco-sandbox", "yoco", "yoco", "/yoco/api"},
 	} {
 		k := keys[p.key]
 		fmt.Fprintf(&b, "  - {name: %s, type: %s, base_url: %q, secret_key: %q, webhook_secret: %q, timeout: 10s,\n", p.name, p.typ, sandboxURL+p.path, k.TestSecretKey, k.WebhookSecret)
@@ -49,6 +50,7 @@ func configYAML(addr, driver, dsn, sandboxURL, apiKey string, keys sandboxKeys) 
 	b.WriteString("routes:\n")
 	b.WriteString("  - {merchant: bench, payment_id_prefix: \"charge_\", provider: checkoutcom-sandbox}\n")
 	b.WriteString("  - {merchant: bench, payment_id_prefix: \"payment_\", provider: smartpay-sandbox}\n")
+	b.WriteString("  - {merchant: bench, payment_id_prefix: \"ch_\", provider: yoco-sandbox}\n")
 	return b.String()
 }
 
@@ -225,28 +227,16 @@ type pool struct {
 func (h *harness) prepare(ctx context.Context) error {
 	start := time.Now()
 	prov := h.opts.provider
-	ids := make([]string, h.opts.payments)
-	if err := parallel(ctx, 16, h.opts.payments, func(i int) error {
-		a, err := do("POST", h.sandboxURL+"/_sandbox/payments", map[string]string{"Content-Type": "application/json"},
-			fmt.Sprintf(`{"provider":%q,"amount":%d,"currency":%q}`, prov.Name, h.opts.value, prov.Currency))
-		if err != nil {
-			return err
-		}
-		if err := a.want("POST /_sandbox/payments", http.StatusCreated); err != nil {
-			return err
-		}
-		var out struct {
-			PaymentID string `json:"payment_id"`
-		}
-		if err := json.Unmarshal(a.body, &out); err != nil || out.PaymentID == "" {
-			return fmt.Errorf("POST /_sandbox/payments: no payment_id in %s", a.body)
-		}
-		ids[i] = out.PaymentID
-		return nil
-	}); err != nil {
+	// Each refund made here has a payment of its own: the provider
+	// smoke the first, then the replay cases, then the refunds for reads.
+	if need := 1 + h.opts.replayKeys + h.opts.readRefunds; prov.OnePerPayment && h.opts.payments < need {
+		return fmt.Errorf("--payments %d: %s take one refund each, and the checks and cases before the load need %d", h.opts.payments, prov.Pool, need)
+	}
+	ids, err := h.makePayments(ctx, h.opts.payments)
+	if err != nil {
 		return err
 	}
-	h.payments = ids
+	h.payments, h.fresh = ids, nil
 	h.printf("payment pool: %d %s of %d %s (minor units) in %s", len(ids), prov.Pool, h.opts.value, prov.Currency, time.Since(start).Round(time.Millisecond))
 
 	auth := map[string]string{"Authorization": "Bearer " + h.apiKey}
@@ -256,19 +246,21 @@ func (h *harness) prepare(ctx context.Context) error {
 	}
 	body := func(i int) string { return prov.createBody(ids[i%len(ids)]) }
 	// The provider alone.
-	a, err := do("POST", h.sandboxURL+prov.RefundPath(ids[0]),
-		map[string]string{"Authorization": prov.Auth(h.providerKey), "Content-Type": "application/json"},
-		string(prov.AppendRefund(nil, ids[0], []byte("bench-smoke"))))
+	smoke := map[string]string{"Authorization": prov.Auth(h.providerKey), "Content-Type": "application/json"}
+	if prov.IdempotencyKey {
+		smoke["Idempotency-Key"] = "bench-smoke-" + h.runID
+	}
+	a, err := do("POST", h.sandboxURL+prov.RefundPath(ids[0]), smoke, string(prov.AppendRefund(nil, ids[0], []byte("bench-smoke"))))
 	if err != nil {
 		return fmt.Errorf("provider smoke: %w", err)
 	}
-	if a.status != http.StatusOK && a.status != http.StatusCreated {
+	if a.status != http.StatusOK && a.status != http.StatusCreated && a.status != http.StatusAccepted {
 		return a.want("POST sandbox "+prov.RefundPath("{id}"), http.StatusOK)
 	}
 	// Replay cases: create each, then check that a resend is a replay.
 	p := pool{Payments: ids}
 	for i := 0; i < h.opts.replayKeys; i++ {
-		rc := replayCase{Key: fmt.Sprintf("bench-replay-%s-%d", h.runID, i), Body: body(i)}
+		rc := replayCase{Key: fmt.Sprintf("bench-replay-%s-%d", h.runID, i), Body: body(1 + i)}
 		a, err := create(rc.Key, rc.Body)
 		if err != nil {
 			return fmt.Errorf("create smoke: %w", err)
@@ -291,7 +283,7 @@ func (h *harness) prepare(ctx context.Context) error {
 	// Refunds for the reads.
 	p.RefundIDs = make([]string, h.opts.readRefunds)
 	if err := parallel(ctx, 8, h.opts.readRefunds, func(i int) error {
-		a, err := create(fmt.Sprintf("bench-read-%s-%d", h.runID, i), body(i+7))
+		a, err := create(fmt.Sprintf("bench-read-%s-%d", h.runID, i), body(1+h.opts.replayKeys+i))
 		if err != nil {
 			return err
 		}
@@ -330,9 +322,78 @@ func (h *harness) prepare(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(h.storeDir, "pool.lua"), luaPool(p), 0o644); err != nil {
 		return err
 	}
-	h.printf("smoke checks passed: create 201, replay 201 + Idempotent-Replayed, get 200, list 200, provider 200; %d replay keys, %d refunds for reads", len(p.Replays), len(p.RefundIDs))
+	h.printf("smoke checks passed: create 201, replay 201 + Idempotent-Replayed, get 200, list 200, provider 2xx; %d replay keys, %d refunds for reads", len(p.Replays), len(p.RefundIDs))
 	return nil
 }
+
+// makePayments makes n payments of the provider in the sandbox, each of
+// --payment-value, 16 at a time, and returns their ids.
+func (h *harness) makePayments(ctx context.Context, n int) ([]string, error) {
+	prov := h.opts.provider
+	body := fmt.Sprintf(`{"provider":%q,"amount":%d,"currency":%q}`, prov.Name, h.opts.value, prov.Currency)
+	ids := make([]string, n)
+	err := parallel(ctx, 16, n, func(i int) error {
+		a, err := do("POST", h.sandboxURL+"/_sandbox/payments", map[string]string{"Content-Type": "application/json"}, body)
+		if err != nil {
+			return err
+		}
+		if err := a.want("POST /_sandbox/payments", http.StatusCreated); err != nil {
+			return err
+		}
+		var out struct {
+			PaymentID string `json:"payment_id"`
+		}
+		if err := json.Unmarshal(a.body, &out); err != nil || out.PaymentID == "" {
+			return fmt.Errorf("POST /_sandbox/payments: no payment_id in %s", a.body)
+		}
+		ids[i] = out.PaymentID
+		return nil
+	})
+	return ids, err
+}
+
+// aheadTargets bounds the targets a stream's feed has written that vegeta
+// has not sent yet: the pipe's 1 MiB (growPipe) and feed's buffer, in
+// lines of more than 256 bytes.
+const aheadTargets = (1<<20 + feedBuffer) / 256
+
+// streamPayments is the most payments a create or provider stream at rate
+// over d can take when each payment takes one refund: one a request sent,
+// one more as the window closes, and the targets written ahead.
+func streamPayments(rate int, d time.Duration) int {
+	return expectedRequests(rate, d) + 1 + aheadTargets
+}
+
+// freshPayments makes, before spec's run, the payments its create and
+// provider streams take when the provider's payments take one refund each
+// (a Yoco checkout is refunded whole): never refunded, in h.fresh, taken by
+// runLoad. It runs before the rest, so that the gateway and the sandbox are
+// idle again when the load starts.
+func (h *harness) freshPayments(ctx context.Context, spec loadSpec) error {
+	if !h.opts.provider.OnePerPayment {
+		return nil
+	}
+	need := 0
+	for _, or := range spec.opRates() {
+		if takesPayments(or.Op) {
+			need += streamPayments(or.Rate, spec.Duration)
+		}
+	}
+	if need <= len(h.fresh) {
+		return nil
+	}
+	start := time.Now()
+	ids, err := h.makePayments(ctx, need-len(h.fresh))
+	if err != nil {
+		return fmt.Errorf("fresh payments for %s: %w", spec.Name, err)
+	}
+	h.fresh = append(h.fresh, ids...)
+	h.printf("%d fresh %s for %s in %s", len(ids), h.opts.provider.Pool, spec.Name, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// takesPayments says whether op's requests refund a payment of the pool.
+func takesPayments(op string) bool { return op == "create" || op == "provider" }
 
 // parallel runs f(0…n-1) on workers goroutines and returns the first error.
 func parallel(ctx context.Context, workers, n int, f func(i int) error) error {

@@ -163,6 +163,14 @@ func (h *harness) runLoad(ctx context.Context, spec loadSpec) (*Scenario, error)
 		}
 	}
 	for i, or := range spec.opRates() {
+		if h.opts.provider.OnePerPayment && takesPayments(or.Op) {
+			n := streamPayments(or.Rate, spec.Duration)
+			if n > len(h.fresh) {
+				stopAll()
+				return nil, fmt.Errorf("%s: %d fresh payments for %s, %d needed (freshPayments was not called)", tag, len(h.fresh), or.Op, n)
+			}
+			t.Fresh, h.fresh = h.fresh[:n:n], h.fresh[n:]
+		}
 		gen, err := newTargetGen(or.Op, t, uint64(h.seq)<<8|uint64(i), h.runID+"-"+tag,
 			fmt.Sprintf("bk%s%02d%c-", h.runID[len(h.runID)-6:], h.seq%100, 'a'+rune(i)))
 		if err != nil {
@@ -281,17 +289,26 @@ func startAttack(ctx context.Context, bin, dir, tag string, or opRate, d time.Du
 }
 
 // feed writes targets to w until a write fails: vegeta reads them lazily,
-// one a request, and the pipe closes when it exits.
+// one a request, and the pipe closes when it exits. A stream whose
+// payments are used up ends there (vegeta then stops sending, and the
+// requests not sent count as dropped); freshPayments gives each stream
+// more than it can send.
 func feed(w io.Writer, gen *targetGen) error {
-	bw := bufio.NewWriterSize(w, 16<<10)
+	bw := bufio.NewWriterSize(w, feedBuffer)
 	line := make([]byte, 0, 1024)
 	for {
-		line = gen.next(line[:0])
+		var ok bool
+		if line, ok = gen.next(line[:0]); !ok {
+			return bw.Flush()
+		}
 		if _, err := bw.Write(line); err != nil {
 			return err
 		}
 	}
 }
+
+// feedBuffer is feed's buffer in front of the pipe.
+const feedBuffer = 16 << 10
 
 // readResults decodes a vegeta results file (gob) through vegeta encode
 // --to json and adds every request's result to o.
