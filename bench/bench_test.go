@@ -165,6 +165,12 @@ func TestFsyncProbe(t *testing.T) {
 	if p.Stalls == 0 && p.StallMS != 0 || p.Stalls > 0 && p.StallMS < float64(p.Stalls)*ms(int64(stallAfter)) {
 		t.Errorf("probe = %+v: stall time does not match the stall count", *p)
 	}
+	// Shorter than one fsync, or none asked for: it still measures one.
+	for _, d := range []time.Duration{0, time.Nanosecond} {
+		if p, err := fsyncProbe(t.TempDir(), d); err != nil || p.PerSec <= 0 || p.Max <= 0 || p.P50 != p.Max {
+			t.Errorf("a %s probe = %+v, %v: want one fsync measured", d, p, err)
+		}
+	}
 	if _, err := fsyncProbe(filepath.Join(t.TempDir(), "missing"), time.Millisecond); err == nil {
 		t.Error("a probe in a missing directory succeeded")
 	}

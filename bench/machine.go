@@ -36,7 +36,8 @@ type FsyncProbe struct {
 // ten times the p99 the budget allows a whole refund.
 const stallAfter = 50 * time.Millisecond
 
-// fsyncProbe appends 4 KiB and fsyncs it in a loop in dir for d.
+// fsyncProbe appends 4 KiB and fsyncs it in a loop in dir for d, at least
+// once.
 func fsyncProbe(dir string, d time.Duration) (*FsyncProbe, error) {
 	f, err := os.CreateTemp(dir, "fsync-probe-*")
 	if err != nil {
@@ -49,7 +50,7 @@ func fsyncProbe(dir string, d time.Duration) (*FsyncProbe, error) {
 	var took []time.Duration
 	p := &FsyncProbe{}
 	start := time.Now()
-	for time.Since(start) < d {
+	for len(took) == 0 || time.Since(start) < d {
 		t := time.Now()
 		if _, err := f.Write(buf); err != nil {
 			return nil, err
