@@ -179,7 +179,7 @@ func newTargetGen(op string, t loadTargets, seed uint64, tag, trackPrefix string
 		if len(payments) == 0 {
 			return nil, fmt.Errorf("create targets: no payments in the pool")
 		}
-		g.once = once
+		g.once, g.payments = once, payments
 		g.createHead = []byte(`{"method":"POST","url":` + jsonString(t.Gateway+"/v1/refunds") + `,"body":"`)
 		g.createMid = []byte(`","header":{` + jsonHdr + `,"Idempotency-Key":["`)
 		for _, id := range payments {
@@ -207,9 +207,8 @@ func newTargetGen(op string, t loadTargets, seed uint64, tag, trackPrefix string
 		if len(payments) == 0 {
 			return nil, fmt.Errorf("provider targets: no payments in the pool")
 		}
-		g.once = once
+		g.once, g.payments = once, payments
 		g.prov = t.Provider
-		g.payments = payments
 		for _, id := range payments {
 			g.provURLs = append(g.provURLs, []byte(`{"method":"POST","url":`+jsonString(t.Sandbox+t.Provider.RefundPath(id))+`,"body":"`))
 		}
@@ -263,6 +262,15 @@ func (g *targetGen) next(b []byte) (_ []byte, ok bool) {
 	}
 	g.n++
 	return b, true
+}
+
+// unused are the payments of a stream that takes each once that no target
+// has taken: they were never sent, and another run can have them.
+func (g *targetGen) unused() []string {
+	if !g.once {
+		return nil
+	}
+	return g.payments[g.used:]
 }
 
 // pick is the index of the next target's payment among n: at random, or

@@ -520,6 +520,28 @@ func TestYocoTargets(t *testing.T) {
 		if b, ok := g.next([]byte("x")); ok || string(b) != "x" {
 			t.Errorf("%s: a target after the fresh payments ran out: %q", op, b)
 		}
+		if u := g.unused(); len(u) != 0 {
+			t.Errorf("%s: %v unused after every payment was taken", op, u)
+		}
+	}
+	// What no target took goes back: never sent.
+	g, err := newTargetGen("create", yt, 7, "tag", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := g.next(nil); !ok {
+		t.Fatal("no target")
+	}
+	if u := g.unused(); !slices.Equal(u, []string{"ch_B", "ch_C"}) {
+		t.Errorf("unused after one target = %v, want ch_B, ch_C", u)
+	}
+	cg, err := newTargetGen("create", testTargets, 7, "tag", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg.next(nil)
+	if u := cg.unused(); u != nil {
+		t.Errorf("a Checkout.com stream gave back %v: its payments take many refunds and stay in the pool", u)
 	}
 	yt.Fresh = nil
 	if _, err := newTargetGen("create", yt, 7, "tag", "p"); err == nil {

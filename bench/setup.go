@@ -367,7 +367,7 @@ func streamPayments(rate int, d time.Duration) int {
 // freshPayments makes, before spec's run, the payments its create and
 // provider streams take when the provider's payments take one refund each
 // (a Yoco checkout is refunded whole): never refunded, in h.fresh, taken by
-// runLoad. It runs before the rest, so that the gateway and the sandbox are
+// runLoad, which gives back those no target took. It runs before the rest, so that the gateway and the sandbox are
 // idle again when the load starts.
 func (h *harness) freshPayments(ctx context.Context, spec loadSpec) error {
 	if !h.opts.provider.OnePerPayment {

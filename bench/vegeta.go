@@ -135,9 +135,13 @@ type attackRun struct {
 	cmd     *exec.Cmd
 	results string
 	log     string
-	// fed is done when the feed has stopped: it always stops on a write
-	// error, once vegeta has exited and the pipe is closed.
+	// fed is done when the feed has stopped: on a write error, once
+	// vegeta has exited and the pipe is closed, or when a stream that
+	// takes each payment once has used them all.
 	fed sync.WaitGroup
+	// gen makes the targets; once fed is done, its unused payments can go
+	// back to the fresh ones.
+	gen *targetGen
 }
 
 // runLoad runs one scenario: a vegeta attack per operation, all at once,
@@ -190,6 +194,7 @@ func (h *harness) runLoad(ctx context.Context, spec loadSpec) (*Scenario, error)
 	for _, a := range runs {
 		err := a.cmd.Wait()
 		a.fed.Wait()
+		h.fresh = append(h.fresh, a.gen.unused()...)
 		if ps := a.cmd.ProcessState; ps != nil {
 			vegetaCPU += (ps.UserTime() + ps.SystemTime()).Seconds()
 		}
@@ -247,7 +252,7 @@ func round2(x float64) float64 { return math.Round(100*x) / 100 }
 // targets on stdin until it exits.
 func startAttack(ctx context.Context, bin, dir, tag string, or opRate, d time.Duration, maxCap, conns int, laddr string, gen *targetGen) (*attackRun, error) {
 	initial, max := workers(float64(or.Rate), maxCap)
-	a := &attackRun{op: or.Op, rate: or.Rate,
+	a := &attackRun{op: or.Op, rate: or.Rate, gen: gen,
 		results: filepath.Join(dir, tag+"-"+or.Op+".bin"),
 		log:     filepath.Join(dir, tag+"-"+or.Op+".log")}
 	args := attackArgs(or.Op, or.Rate, d, initial, max, conns, laddr, a.results)
