@@ -141,15 +141,8 @@ func TestConfigYAML(t *testing.T) {
 		}
 	}
 	// The gateway takes it, with the sandbox's own keys.
-	sb := sandbox.New(sandbox.Options{Seed: 3})
-	defer sb.Close()
-	srv := httptest.NewServer(sb.Handler())
-	defer srv.Close()
-	var real sandboxKeys
-	if err := getJSON(srv.URL+"/_sandbox/keys", &real); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := config.Parse("refundgate.yaml", []byte(configYAML("127.0.0.1:9999", "sqlite", "/tmp/x/refundgate.db", srv.URL, "rk_test_bench_0123456789", real)), nil); err != nil {
+	url, real := testSandbox(t)
+	if _, err := config.Parse("refundgate.yaml", []byte(configYAML("127.0.0.1:9999", "sqlite", "/tmp/x/refundgate.db", url, "rk_test_bench_0123456789", real)), nil); err != nil {
 		t.Errorf("the gateway refuses the bench config: %v", err)
 	}
 }
@@ -456,16 +449,9 @@ func TestRunqWait(t *testing.T) {
 // fresh ones for every stream that refunds (and only those), real
 // completed checkouts of the sandbox that each take one whole refund.
 func TestFreshPayments(t *testing.T) {
-	sb := sandbox.New(sandbox.Options{Seed: 5})
-	defer sb.Close()
-	srv := httptest.NewServer(sb.Handler())
-	defer srv.Close()
-	var keys sandboxKeys
-	if err := getJSON(srv.URL+"/_sandbox/keys", &keys); err != nil {
-		t.Fatal(err)
-	}
+	url, keys := testSandbox(t)
 	ctx := context.Background()
-	h := &harness{opts: &options{provider: loadProviders["yoco"], value: 2500}, sandboxURL: srv.URL, log: io.Discard}
+	h := &harness{opts: &options{provider: loadProviders["yoco"], value: 2500}, sandboxURL: url, log: io.Discard}
 	spec := loadSpec{Name: "mixed", Rate: 10, Duration: time.Second, Mix: mixMixed}
 	if err := h.freshPayments(ctx, spec); err != nil {
 		t.Fatal(err)
@@ -479,7 +465,7 @@ func TestFreshPayments(t *testing.T) {
 	}
 	// Each with a key of its own, so that the second is not a replay.
 	refund := func(id, key string) *answer {
-		a, err := do("POST", srv.URL+"/yoco/api/checkouts/"+id+"/refund", map[string]string{
+		a, err := do("POST", url+"/yoco/api/checkouts/"+id+"/refund", map[string]string{
 			"Authorization": "Bearer " + keys["yoco"].TestSecretKey, "Content-Type": "application/json", "Idempotency-Key": key + id}, `{}`)
 		if err != nil {
 			t.Fatal(err)
@@ -497,8 +483,22 @@ func TestFreshPayments(t *testing.T) {
 	if err := h.freshPayments(ctx, spec); err != nil || len(h.fresh) != want {
 		t.Errorf("with enough fresh payments already: %d (%v), want %d", len(h.fresh), err, want)
 	}
-	cko := &harness{opts: &options{provider: loadProviders["checkoutcom"], value: 2500}, sandboxURL: srv.URL, log: io.Discard}
+	cko := &harness{opts: &options{provider: loadProviders["checkoutcom"], value: 2500}, sandboxURL: url, log: io.Discard}
 	if err := cko.freshPayments(ctx, spec); err != nil || cko.fresh != nil {
 		t.Errorf("Checkout.com charges take many refunds, yet fresh payments were made: %d (%v)", len(cko.fresh), err)
 	}
+}
+
+// testSandbox serves a sandbox over loopback HTTP for the test, and
+// returns its URL and keys.
+func testSandbox(t *testing.T) (string, sandboxKeys) {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{Seed: 5})
+	srv := httptest.NewServer(sb.Handler())
+	t.Cleanup(func() { srv.Close(); sb.Close() })
+	var keys sandboxKeys
+	if err := getJSON(srv.URL+"/_sandbox/keys", &keys); err != nil {
+		t.Fatal(err)
+	}
+	return srv.URL, keys
 }

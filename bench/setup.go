@@ -207,6 +207,21 @@ func (a *answer) want(what string, status int) error {
 	return nil
 }
 
+// id is the string field name of an answer that must have status: the
+// id of what the request made.
+func (a *answer) id(what string, status int, name string) (string, error) {
+	if err := a.want(what, status); err != nil {
+		return "", err
+	}
+	var out map[string]any
+	_ = json.Unmarshal(a.body, &out)
+	v, _ := out[name].(string)
+	if v == "" {
+		return "", fmt.Errorf("%s: no %s in %s", what, name, truncate(string(a.body), 600))
+	}
+	return v, nil
+}
+
 // replayCase is one key and body the replay scenario sends again and again.
 type replayCase struct {
 	Key  string `json:"key"`
@@ -284,20 +299,10 @@ func (h *harness) prepare(ctx context.Context) error {
 	p.RefundIDs = make([]string, h.opts.readRefunds)
 	if err := parallel(ctx, 8, h.opts.readRefunds, func(i int) error {
 		a, err := create(fmt.Sprintf("bench-read-%s-%d", h.runID, i), body(1+h.opts.replayKeys+i))
-		if err != nil {
-			return err
+		if err == nil {
+			p.RefundIDs[i], err = a.id("POST /v1/refunds", http.StatusCreated, "id")
 		}
-		if err := a.want("POST /v1/refunds", http.StatusCreated); err != nil {
-			return err
-		}
-		var out struct {
-			ID string `json:"id"`
-		}
-		if err := json.Unmarshal(a.body, &out); err != nil || out.ID == "" {
-			return fmt.Errorf("POST /v1/refunds: no id in %s", a.body)
-		}
-		p.RefundIDs[i] = out.ID
-		return nil
+		return err
 	}); err != nil {
 		return err
 	}
@@ -334,20 +339,10 @@ func (h *harness) makePayments(ctx context.Context, n int) ([]string, error) {
 	ids := make([]string, n)
 	err := parallel(ctx, 16, n, func(i int) error {
 		a, err := do("POST", h.sandboxURL+"/_sandbox/payments", map[string]string{"Content-Type": "application/json"}, body)
-		if err != nil {
-			return err
+		if err == nil {
+			ids[i], err = a.id("POST /_sandbox/payments", http.StatusCreated, "payment_id")
 		}
-		if err := a.want("POST /_sandbox/payments", http.StatusCreated); err != nil {
-			return err
-		}
-		var out struct {
-			PaymentID string `json:"payment_id"`
-		}
-		if err := json.Unmarshal(a.body, &out); err != nil || out.PaymentID == "" {
-			return fmt.Errorf("POST /_sandbox/payments: no payment_id in %s", a.body)
-		}
-		ids[i] = out.PaymentID
-		return nil
+		return err
 	})
 	return ids, err
 }
