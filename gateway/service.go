@@ -127,18 +127,22 @@ func (s *Service) unlock(set map[string]struct{}, k string) {
 // means the body is byte for byte the first request's, which was decoded
 // and validated then, so the API can answer it before decoding it again.
 func (s *Service) Replay(m *Merchant, key, hash string) (Answer, bool) {
-	rec, ok := s.answered.Get(m.ID + "\x00" + key)
+	rec, ok := s.answered.Get(answeredKey(m, key))
 	if !ok || rec.RequestHash != hash || rec.Answer == nil {
 		return Answer{}, false
 	}
 	return answerOf(rec.Answer), true
 }
 
+// answeredKey is merchant m's idempotency key as the answered cache and the
+// in-flight set know it: keys are per merchant.
+func answeredKey(m *Merchant, key string) string { return m.ID + "\x00" + key }
+
 // Create runs POST /v1/refunds for merchant m under idempotency key, whose
 // request is identified by hash. It returns the answer to send.
 func (s *Service) Create(ctx context.Context, m *Merchant, key, hash, requestID string, in *CreateInput) Answer {
 	snap := s.snap.Load()
-	lk := m.ID + "\x00" + key
+	lk := answeredKey(m, key)
 	if rec, ok := s.answered.Get(lk); ok {
 		return s.replay(ctx, snap, m, rec, hash, requestID)
 	}
