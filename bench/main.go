@@ -225,7 +225,6 @@ type harness struct {
 	apiKey     string
 	// providerKey is the driven provider's sandbox test secret key.
 	providerKey string
-	payments    []string
 	// fresh are payments never refunded, made by freshPayments for a
 	// provider whose payments take one refund each.
 	fresh []string

@@ -251,7 +251,7 @@ func (h *harness) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.payments, h.fresh = ids, nil
+	h.fresh = nil
 	h.printf("payment pool: %d %s of %d %s (minor units) in %s", len(ids), prov.Pool, h.opts.value, prov.Currency, time.Since(start).Round(time.Millisecond))
 
 	auth := map[string]string{"Authorization": "Bearer " + h.apiKey}
