@@ -423,6 +423,34 @@ func windowP99(at, lat []int64, w time.Duration) (median, worst int64) {
 // minWindow is the fewest requests a window needs to count.
 const minWindow = 20
 
+// thirdsP99 splits the requests by send time into the run's first, middle
+// and last third and returns each third's p99 (ns), or nil when a third
+// would hold fewer than minWindow requests. At a fixed rate, a p99 that
+// rises from third to third grows with the run itself: on SQLite it does
+// as the database grows, at a flat CPU per refund (BENCHMARKS.md,
+// 2026-12-04).
+func thirdsP99(at, lat []int64) []int64 {
+	if len(at) < 3*minWindow {
+		return nil
+	}
+	start := slices.Min(at)
+	span := slices.Max(at) - start + 1
+	parts := make([][]int64, 3)
+	for i, t := range at {
+		k := min(3*(t-start)/span, 2)
+		parts[k] = append(parts[k], lat[i])
+	}
+	out := make([]int64, 3)
+	for k, v := range parts {
+		if len(v) < minWindow {
+			return nil
+		}
+		slices.Sort(v)
+		out[k] = percentile(v, 99)
+	}
+	return out
+}
+
 // stat computes the operation's figures. It sorts a copy of the latencies,
 // so that o.at still pairs with o.lat and stat may run again.
 func (o *opRun) stat() *OpStat {
@@ -445,6 +473,9 @@ func (o *opRun) stat() *OpStat {
 		st.P50, st.P90, st.P99, st.P999 = ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99)), ms(percentile(lat, 99.9))
 		st.Max = ms(lat[sent-1])
 		st.WindowP99, st.WorstWindowP99 = ms(wMedian), ms(wWorst)
+		for _, v := range thirdsP99(o.at, o.lat) {
+			st.ThirdsP99 = append(st.ThirdsP99, ms(v))
+		}
 	}
 	if o.duration > 0 {
 		st.Throughput = float64(o.ok) / o.duration.Seconds()

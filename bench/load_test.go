@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -671,6 +672,36 @@ func TestResultsJSON(t *testing.T) {
 // A 300 ms stall in one half-second window sets the run's p99 but not the
 // median window p99; the worst window shows it. The ragged last window
 // (under minWindow requests) is left out.
+// TestThirdsP99: a run whose latency grows with time shows it in its
+// thirds, by send time, wherever the slow requests sit in the input; a
+// run too short to fill each third gets none.
+func TestThirdsP99(t *testing.T) {
+	start := time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC)
+	o := newOpRun("create", 100, 3*time.Second)
+	// Added last first, so that the input is not in send order.
+	for i := 299; i >= 0; i-- {
+		lat := time.Duration(1+i/100) * time.Millisecond // 1, 2, 3 ms by second
+		o.add(&result{Code: 201, Timestamp: start.Add(time.Duration(i) * 10 * time.Millisecond), Latency: int64(lat), Method: "POST", URL: "u"})
+	}
+	st := o.stat()
+	if want := []float64{1, 2, 3}; !reflect.DeepEqual(st.ThirdsP99, want) {
+		t.Errorf("p99 by third = %v ms, want %v", st.ThirdsP99, want)
+	}
+	if s := thirds(&Scenario{Name: "create-half", Ops: map[string]*OpStat{"create": st}}); s != "1.00, 2.00, 3.00" {
+		t.Errorf("report line %q", s)
+	}
+	if s := thirds(&Scenario{Name: "create-max", Ops: map[string]*OpStat{"create": st}}); s != "" {
+		t.Errorf("create-max gets a thirds line %q; only the fixed-rate runs should", s)
+	}
+	short := newOpRun("create", 100, time.Second)
+	for i := range 3*minWindow - 1 {
+		short.add(&result{Code: 201, Timestamp: start.Add(time.Duration(i) * 10 * time.Millisecond), Latency: int64(time.Millisecond), Method: "POST", URL: "u"})
+	}
+	if got := short.stat().ThirdsP99; got != nil {
+		t.Errorf("%d requests: p99 by third %v, want none", 3*minWindow-1, got)
+	}
+}
+
 func TestWindowP99(t *testing.T) {
 	start := time.Date(2026, 12, 2, 17, 0, 0, 0, time.UTC)
 	o := newOpRun("create", 200, 2*time.Second)
@@ -692,7 +723,7 @@ func TestWindowP99(t *testing.T) {
 	if st.WindowP99 != 2 || st.WorstWindowP99 != 300 {
 		t.Errorf("window p99 median %v ms, worst %v ms; want 2 and 300", st.WindowP99, st.WorstWindowP99)
 	}
-	if again := o.stat(); *again != *st {
+	if again := o.stat(); !reflect.DeepEqual(again, st) {
 		t.Errorf("a second stat gives %+v, the first %+v", again, st)
 	}
 	// Stalls in the first three of four windows: their p99s are 300 ms, and

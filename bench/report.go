@@ -136,6 +136,9 @@ func (sr *StoreRun) print(w io.Writer) {
 		if g, ok := s.CPU["gateway_runq"]; ok {
 			fmt.Fprintf(w, "%-13s   run queue: gateway %.2f, sandbox %.2f threads waiting for a CPU on average\n", "", g, s.CPU["sandbox_runq"])
 		}
+		if t := thirds(s); t != "" {
+			fmt.Fprintf(w, "%-13s   p99 by third of the run: %s ms (by send time; a rise is the run itself slowing, e.g. a growing database)\n", "", t)
+		}
 	}
 	if sr.Added != nil {
 		fmt.Fprintf(w, "\nadded latency (gateway − provider at %.0f/s): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n", sr.Added.Rate, sr.Added.P50, sr.Added.P99, sr.Added.P999)
@@ -390,4 +393,18 @@ func bound(ms upperMS) string {
 		return "∞"
 	}
 	return strconv.FormatFloat(float64(ms), 'g', 4, 64)
+}
+
+// thirds formats the p99s by third of the run of a fixed-rate scenario's
+// one operation (create-half, provider-half, create-soak), or "".
+func thirds(s *Scenario) string {
+	if len(s.Ops) != 1 || !strings.HasSuffix(s.Name, "-half") && s.Name != "create-soak" {
+		return ""
+	}
+	for _, o := range s.Ops {
+		if len(o.ThirdsP99) == 3 {
+			return fmt.Sprintf("%.2f, %.2f, %.2f", o.ThirdsP99[0], o.ThirdsP99[1], o.ThirdsP99[2])
+		}
+	}
+	return ""
 }

@@ -219,6 +219,9 @@ type OpStat struct {
 	// time), of each window's p99; WorstWindowP99 is the largest of them.
 	WindowP99      float64 `json:"window_p99_ms,omitempty"`
 	WorstWindowP99 float64 `json:"worst_window_p99_ms,omitempty"`
+	// ThirdsP99 is the p99 of the requests sent in the run's first, middle
+	// and last third, in that order (see thirdsP99).
+	ThirdsP99 []float64 `json:"p99_by_third_ms,omitempty"`
 }
 
 // Added is the gateway's own latency: gateway − provider at one rate.
