@@ -669,9 +669,6 @@ func TestResultsJSON(t *testing.T) {
 	}
 }
 
-// A 300 ms stall in one half-second window sets the run's p99 but not the
-// median window p99; the worst window shows it. The ragged last window
-// (under minWindow requests) is left out.
 // TestThirdsP99: a run whose latency grows with time shows it in its
 // thirds, by send time, wherever the slow requests sit in the input; a
 // run too short to fill each third gets none.
@@ -702,6 +699,9 @@ func TestThirdsP99(t *testing.T) {
 	}
 }
 
+// A 300 ms stall in one half-second window sets the run's p99 but not the
+// median window p99; the worst window shows it. The ragged last window
+// (under minWindow requests) is left out.
 func TestWindowP99(t *testing.T) {
 	start := time.Date(2026, 12, 2, 17, 0, 0, 0, time.UTC)
 	o := newOpRun("create", 200, 2*time.Second)
