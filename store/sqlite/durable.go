@@ -18,16 +18,15 @@ import (
 // (page cache, no fsync) and the writer goes straight on. The syncer
 // goroutine makes each committed batch durable with one fdatasync of the
 // WAL file, and only then wakes its callers: an answer still means the
-// write is on disk. While the syncer works, the writer runs the ops that
-// arrive into its next transaction, and commits it when the syncer is free:
-// the fsync of batch n overlaps the execution of batch n+1, and the slower
-// the disk, the larger the batches (the flush stage of a group commit, as
-// PostgreSQL's WAL writer and MySQL's binlog group commit do it). One sync
-// token passes between them (syncReady): only its holder commits and syncs.
-// When a write finds the writer idle and the token free, its caller takes
-// both and does the work of the two goroutines itself, for a batch of one
-// (see inline); the writer can open the next batch meanwhile, and commits it
-// once the token is back. SQLite's own guarantee for WAL mode with
+// write is on disk. While the syncer works, the ops that arrive wait in the
+// writer's queue; once the syncer is free the writer runs them all in one
+// transaction, commits it and hands it over, so the slower the disk, the
+// larger the batches (the flush stage of a group commit, as PostgreSQL's
+// WAL writer and MySQL's binlog group commit do it). One sync token passes
+// between them (syncReady): only its holder opens a batch, commits and
+// syncs. When a write finds the writer idle and the token free, its caller
+// takes both and does the work of the two goroutines itself, for a batch of
+// one (see inline). SQLite's own guarantee for WAL mode with
 // synchronous=NORMAL is that the database stays consistent after a power
 // loss and only the last commits may roll back; the explicit fdatasync
 // makes those the unacknowledged ones.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refundgate/refundgate/normalize"
 	"github.com/refundgate/refundgate/store"
 	"github.com/refundgate/refundgate/store/sqlite"
 )
@@ -123,6 +124,60 @@ func TestCloseWaitsForAnInlineWrite(t *testing.T) {
 	defer s2.Close()
 	if _, err := s2.GetRefund(ctx, "m1", r.ID); err != nil {
 		t.Errorf("the acknowledged refund after reopening: %v", err)
+	}
+}
+
+// TestCloseFailsTheWritesStillQueued closes the store while a write's sync
+// is held and more writes wait behind it: the held write is acknowledged
+// and kept, the waiting ones fail with ErrClosed and none of them is in
+// the file when it is opened again.
+func TestCloseFailsTheWritesStillQueued(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "refundgate.db")
+	s := openFile(t, path)
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	started, release := holdSyncs(t, s)
+	create := func(r *normalize.Refund, done chan<- error) {
+		_, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40})
+		done <- err
+	}
+	first := refund("held")
+	held := make(chan error, 1)
+	go create(first, held)
+	<-started
+	const n = 4
+	var queued []*normalize.Refund
+	waiting := make(chan error, n)
+	for i := range n {
+		r := refund(fmt.Sprintf("queued-%d", i))
+		queued = append(queued, r)
+		go create(r, waiting)
+	}
+	stillWaiting(t, "a write queued behind the held sync", waiting)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	stillWaiting(t, "Close, while a write's sync is held,", closed)
+	release()
+	if err := <-held; err != nil {
+		t.Fatalf("the write whose sync was held: %v", err)
+	}
+	for range n {
+		if err := <-waiting; !errors.Is(err, sqlite.ErrClosed) {
+			t.Errorf("a write queued at Close: err = %v, want ErrClosed", err)
+		}
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s2 := openFile(t, path)
+	defer s2.Close()
+	if _, err := s2.GetRefund(ctx, "m1", first.ID); err != nil {
+		t.Errorf("the acknowledged refund after reopening: %v", err)
+	}
+	for _, r := range queued {
+		if _, err := s2.GetRefund(ctx, "m1", r.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("refund %s, failed with ErrClosed, after reopening: err = %v, want ErrNotFound", r.ID, err)
+		}
 	}
 }
 

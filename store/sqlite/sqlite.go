@@ -71,11 +71,14 @@ type Store struct {
 	maxBatch int
 	// writeWait and walSync are Options' observers, never nil.
 	writeWait, walSync Observer
-	ops                chan *op
-	closing            chan struct{}
-	done               chan struct{}
-	once               sync.Once
-	closeErr           error
+	// queue holds the ops waiting for the writer (see writeLoop); wake
+	// tells the writer there is one.
+	queue    opQueue
+	wake     chan struct{}
+	closing  chan struct{}
+	done     chan struct{}
+	once     sync.Once
+	closeErr error
 
 	// wmu is held by whoever uses the write connection: the writer for a
 	// batch, or a caller writing inline (see inline).
@@ -186,7 +189,7 @@ func OpenOptions(ctx context.Context, dsn string, o Options) (*Store, error) {
 		maxBatch:  o.MaxBatch,
 		writeWait: orNop(o.WriteWait),
 		walSync:   orNop(o.WALSync),
-		ops:       make(chan *op),
+		wake:      make(chan struct{}, 1),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
 		toSync:    make(chan synced, 1),
@@ -372,7 +375,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close stops the writer after the batch it is committing and closes the
-// database. Calls waiting to be queued fail with ErrClosed.
+// database. Writes still queued, and later ones, fail with ErrClosed.
 func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.closing)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/refundgate/refundgate/store"
@@ -33,8 +34,9 @@ var bg = context.Background()
 
 // do queues run and waits for its result, which is only given once the
 // transaction holding it committed and the WAL was synced (or it failed).
-// A caller whose ctx ends before its op is queued gets ctx.Err(); once
-// queued, it waits for the sync, so the answer always says what is on disk.
+// A caller whose ctx has ended gets ctx.Err() and nothing is queued; once
+// queued, it waits for the sync, so the answer always says what is on
+// disk. An op whose ctx ends while it waits in the queue is not run.
 func (s *Store) do(ctx context.Context, run func(tx *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -42,17 +44,61 @@ func (s *Store) do(ctx context.Context, run func(tx *wtx) error) error {
 	start := time.Now()
 	o := &op{ctx: ctx, run: run, done: make(chan struct{})}
 	if !s.inline(o) {
-		select {
-		case s.ops <- o:
-		case <-s.closing:
+		if !s.queue.push(o) {
 			return ErrClosed
-		case <-ctx.Done():
-			return ctx.Err()
+		}
+		select {
+		case s.wake <- struct{}{}:
+		default:
 		}
 		<-o.done
 	}
 	s.writeWait.Observe(time.Since(start).Seconds())
 	return o.err
+}
+
+// opQueue is the writes waiting for the writer. Queuing never blocks: a
+// caller queues its op and waits for it, and the writer takes all that
+// waits at once.
+type opQueue struct {
+	mu     sync.Mutex
+	ops    []*op
+	closed bool
+}
+
+// push queues o, or reports false once the queue is closed.
+func (q *opQueue) push(o *op) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	q.ops = append(q.ops, o)
+	return true
+}
+
+// take removes and returns up to n of the oldest queued ops.
+func (q *opQueue) take(n int) []*op {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := min(n, len(q.ops))
+	batch := make([]*op, k)
+	copy(batch, q.ops)
+	q.ops = append(q.ops[:0], q.ops[k:]...)
+	return batch
+}
+
+// close refuses every later push and fails what is still queued with err.
+func (q *opQueue) close(err error) {
+	q.mu.Lock()
+	q.closed = true
+	left := q.ops
+	q.ops = nil
+	q.mu.Unlock()
+	for _, o := range left {
+		o.err = err
+		close(o.done)
+	}
 }
 
 // inline runs o on the caller's own goroutine, as a batch of one, when the
@@ -85,8 +131,7 @@ func (s *Store) inline(o *op) bool {
 	s.stats.inline.Add(1)
 	b := s.commit(s.begin(o))
 	s.betweenTransactions()
-	// The writer may open the next batch while this one syncs; it cannot
-	// commit it before the token is back.
+	// The writer waits for the token before it opens the next batch.
 	s.wmu.Unlock()
 	s.syncBatch(b)
 	s.syncReady <- struct{}{}
@@ -106,44 +151,47 @@ func crashOnPanic() {
 	}
 }
 
-// writeLoop owns the write connection. It opens a transaction with the
-// first queued op and keeps running the ops that arrive into it for as long
-// as the syncer is still busy making the previous batch durable (up to
-// maxBatch ops); once the syncer is free it commits and hands the batch
-// over. So the writer never waits for an fsync, and the slower the disk,
-// the more ops share each commit and each fsync.
+// writeLoop owns the write connection. It waits for queued ops and for
+// the sync token, then runs every op that is waiting (up to maxBatch) in
+// one transaction, commits it and hands the batch to the syncer. The ops
+// that arrive while the syncer makes a batch durable wait in the queue, and
+// the writer runs them all together once the syncer is free: the slower the
+// disk, the more ops share each commit and each fsync. The writer wakes
+// once a batch, not once an op, and a caller queues without waiting for
+// it; the price is that a batch runs after the previous fsync instead of
+// during it.
 func (s *Store) writeLoop() {
 	defer close(s.done)
 	defer close(s.toSync)
+	defer s.queue.close(ErrClosed)
 	for {
-		var first *op
 		select {
 		case <-s.closing:
 			return
-		case first = <-s.ops:
+		case <-s.wake:
 		}
-		s.wmu.Lock()
-		t := s.begin(first)
-		for len(t.batch) < s.maxBatch && !t.handed {
+		for {
 			select {
+			case <-s.closing:
+				return
 			case <-s.syncReady:
-				s.commitTo(t)
-				continue
-			default:
 			}
-			select {
-			case <-s.syncReady:
-				s.commitTo(t)
-			case o := <-s.ops:
+			batch := s.queue.take(s.maxBatch)
+			if len(batch) == 0 {
+				// A caller writing inline got there first, or the wake
+				// was for ops already taken.
+				s.syncReady <- struct{}{}
+				break
+			}
+			s.wmu.Lock()
+			t := s.begin(batch[0])
+			for _, o := range batch[1:] {
 				t.run(o)
 			}
-		}
-		if !t.handed {
-			<-s.syncReady
 			s.commitTo(t)
+			s.betweenTransactions()
+			s.wmu.Unlock()
 		}
-		s.betweenTransactions()
-		s.wmu.Unlock()
 	}
 }
 
@@ -189,7 +237,6 @@ type batchTx struct {
 	// savepoints is set once an op hit a real SQL error: the batch was
 	// rolled back and runs again, each op under its own savepoint.
 	savepoints bool
-	handed     bool
 }
 
 // begin opens a transaction and runs first in it.
@@ -305,7 +352,6 @@ func (s *Store) commit(t *batchTx) synced {
 		s.stats.commits.Add(1)
 		s.kickCheckpoint()
 	}
-	t.handed = true
 	return synced{batch: t.batch, seq: seq}
 }
 
