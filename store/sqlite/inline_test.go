@@ -181,6 +181,49 @@ func TestCloseFailsTheWritesStillQueued(t *testing.T) {
 	}
 }
 
+// TestAWriteWhoseCallerLeavesIsNotRun holds the sync of a write and queues
+// another behind it, whose caller gives up: it gets its ctx's error at
+// once, while the sync is still held, and the write is never made.
+func TestAWriteWhoseCallerLeavesIsNotRun(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	started, release := holdSyncs(t, s)
+	create := func(ctx context.Context, r *normalize.Refund, done chan<- error) {
+		_, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40})
+		done <- err
+	}
+	first, left := refund("held"), refund("left")
+	held, leaving := make(chan error, 1), make(chan error, 1)
+	go create(ctx, first, held)
+	<-started
+	cctx, cancel := context.WithCancel(ctx)
+	go create(cctx, left, leaving)
+	stillWaiting(t, "a write queued behind the held sync", leaving)
+	cancel()
+	select {
+	case err := <-leaving:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the write whose caller left: err = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the write whose caller left still waits for the held sync")
+	}
+	release()
+	if err := <-held; err != nil {
+		t.Fatalf("the write whose sync was held: %v", err)
+	}
+	if _, err := s.GetRefund(ctx, "m1", first.ID); err != nil {
+		t.Errorf("the acknowledged refund: %v", err)
+	}
+	if _, err := s.GetRefund(ctx, "m1", left.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refund whose caller left: err = %v, want ErrNotFound", err)
+	}
+	if st := s.Stats(); st.Ops != 1 {
+		t.Errorf("Stats = %+v, want the one write that was not abandoned", st)
+	}
+}
+
 // TestPanicInAnInlineWriteEndsTheProcess runs a write that panics on an
 // idle store, under a recover like the API's: the process still dies with
 // the panic, instead of living on with the write path held for good.

@@ -20,6 +20,9 @@ type op struct {
 	run  func(tx *wtx) error
 	err  error
 	done chan struct{}
+	// taken (by the writer) and abandoned (by its caller, whose ctx
+	// ended first) are guarded by the queue's mutex: only one happens.
+	taken, abandoned bool
 }
 
 // wtx is the writer's open transaction.
@@ -34,9 +37,9 @@ var bg = context.Background()
 
 // do queues run and waits for its result, which is only given once the
 // transaction holding it committed and the WAL was synced (or it failed).
-// A caller whose ctx has ended gets ctx.Err() and nothing is queued; once
-// queued, it waits for the sync, so the answer always says what is on
-// disk. An op whose ctx ends while it waits in the queue is not run.
+// A caller whose ctx ends before the writer takes its op gets ctx.Err()
+// and the op is never run; once taken, the caller waits for the sync, so
+// the answer always says what is on disk.
 func (s *Store) do(ctx context.Context, run func(tx *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -51,7 +54,14 @@ func (s *Store) do(ctx context.Context, run func(tx *wtx) error) error {
 		case s.wake <- struct{}{}:
 		default:
 		}
-		<-o.done
+		select {
+		case <-o.done:
+		case <-ctx.Done():
+			if s.queue.abandon(o) {
+				return ctx.Err()
+			}
+			<-o.done
+		}
 	}
 	s.writeWait.Observe(time.Since(start).Seconds())
 	return o.err
@@ -77,22 +87,47 @@ func (q *opQueue) push(o *op) bool {
 	return true
 }
 
-// take removes and returns up to n of the oldest queued ops.
+// take removes and returns up to n of the oldest ops still wanted.
 func (q *opQueue) take(n int) []*op {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	k := min(n, len(q.ops))
-	batch := make([]*op, k)
-	copy(batch, q.ops)
-	q.ops = append(q.ops[:0], q.ops[k:]...)
+	var batch []*op
+	i := 0
+	for ; i < len(q.ops) && len(batch) < n; i++ {
+		if o := q.ops[i]; !o.abandoned {
+			o.taken = true
+			batch = append(batch, o)
+		}
+	}
+	k := copy(q.ops, q.ops[i:])
+	clear(q.ops[k:])
+	q.ops = q.ops[:k]
 	return batch
+}
+
+// abandon withdraws o, whose caller stopped waiting, unless the writer has
+// taken it already; it reports whether o will never run.
+func (q *opQueue) abandon(o *op) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if o.taken {
+		return false
+	}
+	o.abandoned = true
+	return true
 }
 
 // close refuses every later push and fails what is still queued with err.
 func (q *opQueue) close(err error) {
 	q.mu.Lock()
 	q.closed = true
-	left := q.ops
+	var left []*op
+	for _, o := range q.ops {
+		if !o.abandoned {
+			o.taken = true
+			left = append(left, o)
+		}
+	}
 	q.ops = nil
 	q.mu.Unlock()
 	for _, o := range left {
