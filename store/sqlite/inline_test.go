@@ -50,6 +50,12 @@ func stillWaiting(t *testing.T, what string, ch <-chan error) {
 	}
 }
 
+// createTo creates r in s and sends Create's error to done.
+func createTo(ctx context.Context, s *sqlite.Store, r *normalize.Refund, done chan<- error) {
+	_, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40})
+	done <- err
+}
+
 // TestWritesDuringASyncShareOneCommit holds the sync of a write made on an
 // idle store (which its caller commits and syncs itself): the writes that
 // arrive meanwhile are not acknowledged before a sync of their own, and
@@ -59,18 +65,13 @@ func TestWritesDuringASyncShareOneCommit(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
 	started, release := holdSyncs(t, s)
-	create := func(r string, done chan<- error) {
-		rf := refund(r)
-		_, err := s.Create(ctx, store.CreateParams{Refund: rf, Key: key(rf), Limit: 1 << 40})
-		done <- err
-	}
 	first := make(chan error, 1)
-	go create("first", first)
+	go createTo(ctx, s, refund("first"), first)
 	<-started
 	const n = 8
 	rest := make(chan error, n)
 	for i := range n {
-		go create("rest-"+string(rune('a'+i)), rest)
+		go createTo(ctx, s, refund("rest-"+string(rune('a'+i))), rest)
 	}
 	stillWaiting(t, "a write during the held sync", rest)
 	stillWaiting(t, "the write whose sync is held", first)
@@ -99,10 +100,7 @@ func TestCloseWaitsForAnInlineWrite(t *testing.T) {
 	started, release := holdSyncs(t, s)
 	r := refund("closing")
 	created := make(chan error, 1)
-	go func() {
-		_, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40})
-		created <- err
-	}()
+	go createTo(ctx, s, r, created)
 	<-started
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
@@ -137,13 +135,9 @@ func TestCloseFailsTheWritesStillQueued(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
 	started, release := holdSyncs(t, s)
-	create := func(r *normalize.Refund, done chan<- error) {
-		_, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40})
-		done <- err
-	}
 	first := refund("held")
 	held := make(chan error, 1)
-	go create(first, held)
+	go createTo(ctx, s, first, held)
 	<-started
 	const n = 4
 	var queued []*normalize.Refund
@@ -151,7 +145,7 @@ func TestCloseFailsTheWritesStillQueued(t *testing.T) {
 	for i := range n {
 		r := refund(fmt.Sprintf("queued-%d", i))
 		queued = append(queued, r)
-		go create(r, waiting)
+		go createTo(ctx, s, r, waiting)
 	}
 	stillWaiting(t, "a write queued behind the held sync", waiting)
 	closed := make(chan error, 1)
@@ -189,16 +183,12 @@ func TestAWriteWhoseCallerLeavesIsNotRun(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
 	started, release := holdSyncs(t, s)
-	create := func(ctx context.Context, r *normalize.Refund, done chan<- error) {
-		_, err := s.Create(ctx, store.CreateParams{Refund: r, Key: key(r), Limit: 1 << 40})
-		done <- err
-	}
 	first, left := refund("held"), refund("left")
 	held, leaving := make(chan error, 1), make(chan error, 1)
-	go create(ctx, first, held)
+	go createTo(ctx, s, first, held)
 	<-started
 	cctx, cancel := context.WithCancel(ctx)
-	go create(cctx, left, leaving)
+	go createTo(cctx, s, left, leaving)
 	stillWaiting(t, "a write queued behind the held sync", leaving)
 	cancel()
 	select {
