@@ -15,7 +15,7 @@ import (
 //
 // The writer connection runs with synchronous=NORMAL and no automatic
 // checkpoints, so COMMIT only appends the batch's frames to the WAL file
-// (page cache, no fsync) and the writer goes straight on. The syncer
+// (page cache, no fsync) and the writer hands the batch on. The syncer
 // goroutine makes each committed batch durable with one fdatasync of the
 // WAL file, and only then wakes its callers: an answer still means the
 // write is on disk. While the syncer works, the ops that arrive wait in the

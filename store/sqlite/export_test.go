@@ -23,6 +23,13 @@ func Write(ctx context.Context, s *Store, f func()) error {
 	return s.do(ctx, func(*wtx) error { f(); return nil })
 }
 
+// Queued is how many ops the write queue holds, abandoned ones included.
+func Queued(s *Store) int {
+	s.queue.mu.Lock()
+	defer s.queue.mu.Unlock()
+	return len(s.queue.ops)
+}
+
 // ReadDB exposes the read pool to tests.
 func ReadDB(s *Store) *sql.DB { return s.rdb }
 

@@ -214,6 +214,41 @@ func TestAWriteWhoseCallerLeavesIsNotRun(t *testing.T) {
 	}
 }
 
+// TestCallersLeavingAStuckDiskLeaveNothingQueued holds a sync, as a disk
+// that stopped answering would, while a hundred writes queue behind it and
+// their callers give up: their ops do not stay in the queue.
+func TestCallersLeavingAStuckDiskLeaveNothingQueued(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "refundgate.db"))
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	started, release := holdSyncs(t, s)
+	held := make(chan error, 1)
+	go createTo(ctx, s, refund("held"), held)
+	<-started
+	const n = 100
+	cctx, cancel := context.WithCancel(ctx)
+	leaving := make(chan error, n)
+	for i := range n {
+		go createTo(cctx, s, refund(fmt.Sprintf("leaving-%d", i)), leaving)
+	}
+	for sqlite.Queued(s) < n {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	for range n {
+		if err := <-leaving; !errors.Is(err, context.Canceled) {
+			t.Fatalf("a write whose caller left: err = %v, want context.Canceled", err)
+		}
+	}
+	if q := sqlite.Queued(s); q != 0 {
+		t.Errorf("%d ops still queued after all %d callers left", q, n)
+	}
+	release()
+	if err := <-held; err != nil {
+		t.Fatalf("the write whose sync was held: %v", err)
+	}
+}
+
 // TestPanicInAnInlineWriteEndsTheProcess runs a write that panics on an
 // idle store, under a recover like the API's: the process still dies with
 // the panic, instead of living on with the write path held for good.

@@ -6,7 +6,7 @@
 // connection and commits every queued write operation in one transaction
 // (group commit): many concurrent callers share one transaction and one
 // fdatasync, and each still gets its own result. The fdatasync itself runs
-// in a second goroutine while the writer commits the next batch, and
+// in a second goroutine, while the next batch gathers in the queue, and
 // checkpoints in a third (see durable.go). A write that finds the writer
 // and the syncer both idle runs, commits and syncs on its caller's
 // goroutine instead. Reads use a separate pool of connections, which WAL
@@ -85,8 +85,8 @@ type Store struct {
 	wmu    sync.Mutex
 	toSync chan synced
 	// syncReady holds the one sync token: its holder (the syncer between
-	// batches, the writer about to commit, or a caller writing inline) is
-	// the only one that may commit and sync next.
+	// batches, the writer from taking a batch until it hands it over, or a
+	// caller writing inline) is the only one that may commit and sync next.
 	syncReady chan struct{}
 	syncDone  chan struct{}
 	brokenErr atomic.Pointer[error]
@@ -374,8 +374,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the writer after the batch it is committing and closes the
-// database. Writes still queued, and later ones, fail with ErrClosed.
+// Close stops the writer, once the batch it is running (if any) is synced,
+// and closes the database. The writes the writer has not taken by then,
+// and later ones, fail with ErrClosed; every answer says what is on disk.
 func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.closing)

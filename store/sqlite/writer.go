@@ -20,8 +20,9 @@ type op struct {
 	run  func(tx *wtx) error
 	err  error
 	done chan struct{}
-	// taken (by the writer) and abandoned (by its caller, whose ctx
-	// ended first) are guarded by the queue's mutex: only one happens.
+	// taken (by the writer, or by the queue's close to fail it) and
+	// abandoned (by its caller, whose ctx ended first) are guarded by the
+	// queue's mutex: only one happens.
 	taken, abandoned bool
 }
 
@@ -74,6 +75,10 @@ type opQueue struct {
 	mu     sync.Mutex
 	ops    []*op
 	closed bool
+	// nAbandoned counts the abandoned ops still in ops: once they are
+	// half of it, abandon drops them, so that callers giving up on a stuck
+	// disk leave nothing behind.
+	nAbandoned int
 }
 
 // push queues o, or reports false once the queue is closed.
@@ -94,7 +99,9 @@ func (q *opQueue) take(n int) []*op {
 	var batch []*op
 	i := 0
 	for ; i < len(q.ops) && len(batch) < n; i++ {
-		if o := q.ops[i]; !o.abandoned {
+		if o := q.ops[i]; o.abandoned {
+			q.nAbandoned--
+		} else {
 			o.taken = true
 			batch = append(batch, o)
 		}
@@ -114,6 +121,17 @@ func (q *opQueue) abandon(o *op) bool {
 		return false
 	}
 	o.abandoned = true
+	q.nAbandoned++
+	if 2*q.nAbandoned > len(q.ops) {
+		kept := q.ops[:0]
+		for _, o := range q.ops {
+			if !o.abandoned {
+				kept = append(kept, o)
+			}
+		}
+		clear(q.ops[len(kept):])
+		q.ops, q.nAbandoned = kept, 0
+	}
 	return true
 }
 
@@ -128,7 +146,7 @@ func (q *opQueue) close(err error) {
 			left = append(left, o)
 		}
 	}
-	q.ops = nil
+	q.ops, q.nAbandoned = nil, 0
 	q.mu.Unlock()
 	for _, o := range left {
 		o.err = err
@@ -214,8 +232,8 @@ func (s *Store) writeLoop() {
 			}
 			batch := s.queue.take(s.maxBatch)
 			if len(batch) == 0 {
-				// A caller writing inline got there first, or the wake
-				// was for ops already taken.
+				// A caller writing inline got there first, the wake was
+				// for ops already taken, or their callers all left.
 				s.syncReady <- struct{}{}
 				break
 			}
